@@ -1,0 +1,1 @@
+"""Sub-commands of the ``endofuse`` CLI (see :mod:`engine.cli`)."""
