@@ -1,5 +1,26 @@
-"""DICOM: reading MR/US scans into :class:`~engine.scan.Scan`, derived-image export, C-STORE."""
+"""DICOM: reading MR/US scans into :class:`~engine.scan.Scan`, derived-image export, C-STORE.
 
-from .read import read_dicom
+Heavy dependencies (pydicom, highdicom, pynetdicom) are imported inside the functions, so
+importing this package is cheap.
+"""
 
-__all__ = ["read_dicom"]
+from .export import DicomExportError, DicomExportOptions, export_derived_dicom
+from .read import read_dicom, read_dicom_file, read_dicom_series
+from .send import PacsAddress, PacsError, echo, parse_pacs_address, send_files
+from .sources import SourcePatient, write_source_dicom
+
+__all__ = [
+    "DicomExportError",
+    "DicomExportOptions",
+    "PacsAddress",
+    "PacsError",
+    "SourcePatient",
+    "echo",
+    "export_derived_dicom",
+    "parse_pacs_address",
+    "read_dicom",
+    "read_dicom_file",
+    "read_dicom_series",
+    "send_files",
+    "write_source_dicom",
+]

@@ -1,70 +1,470 @@
-"""Read one DICOM file into a :class:`~engine.scan.Scan` (single-frame grayscale for now)."""
+"""Read MR and US DICOM files and series folders into a :class:`~engine.scan.Scan`.
+
+What the reader does, in order:
+
+1. **Parse** the file with pydicom. A file without the 128-byte preamble and ``DICM`` prefix is
+   re-read leniently and accepted only when it holds an image (Rows, Columns, pixel data).
+2. **Check** that it is an image we can fuse: pixel data present, not a segmentation, at most
+   :data:`~engine.scan.MAX_SIDE` pixels a side. Nothing is decoded before these checks, so a
+   corrupt header cannot make us allocate gigabytes.
+3. **Decode one frame**: multi-frame files (US cine, dose grids) give the frame asked for, by
+   default the middle one ``n // 2`` (0-based). Compressed transfer syntaxes (JPEG baseline,
+   extended and lossless, JPEG-LS, JPEG 2000, RLE, deflate) go through pydicom's decoders and the
+   pylibjpeg plug-ins.
+4. **Colour to luminance**: ``YBR_FULL`` and ``YBR_FULL_422`` are converted to RGB by pydicom,
+   ``PALETTE COLOR`` is expanded through its lookup tables, and RGB becomes BT.601 luminance
+   ``Y = 0.299 R + 0.587 G + 0.114 B`` (:func:`engine.io.to_luminance`).
+5. **Modality LUT** (grayscale only): ``x = slope * stored + intercept`` or the LUT sequence.
+   ``MONOCHROME1`` (low values displayed white) is then mirrored, ``x' = lo + hi - x`` with the
+   image's own minimum ``lo`` and maximum ``hi``, so that brighter always means larger; the window
+   centre is mirrored the same way.
+6. **Spacing** in millimetres (row spacing, column spacing), first found of: ``PixelSpacing``,
+   the shared or first per-frame ``PixelMeasuresSequence`` (enhanced multi-frame),
+   ``ImagerPixelSpacing``, and the ultrasound region calibration
+   ``SequenceOfUltrasoundRegions`` (``PhysicalDeltaY``, ``PhysicalDeltaX`` in cm when the
+   physical units code is 3, times 10; of several calibrated regions the largest one is used).
+
+A series folder holds the single-frame files of one series; they are ordered by position along
+the slice normal (``ImagePositionPatient`` . normal of ``ImageOrientationPatient``), else by
+``InstanceNumber``, else by file name, and ``frame`` picks the slice (default the middle one).
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ScanReadError
-from ..scan import Scan, ScanInfo, validate_pixels
+from ..scan import MAX_SIDE, Scan, ScanInfo, validate_pixels
+
+#: attributes that hold pixel values and are dropped from the header kept in ``Scan.dataset``
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: SOP class of a DICOMDIR; never an image
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+#: physical units code of the ultrasound region calibration meaning centimetres
+US_UNITS_CM = 3
+#: most files a series folder may hold (a larger folder is not a single series of slices)
+MAX_SERIES_FILES = 4096
 
 
-def _text(ds, keyword: str) -> str | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    return str(value)
+@dataclass(frozen=True)
+class _SliceEntry:
+    """One image file of a series folder, with what sorting needs."""
 
-
-def _first_float(value) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value[0]) if hasattr(value, "__len__") and not isinstance(value, str) else float(value)
-    except (TypeError, ValueError, IndexError):
-        return None
+    path: Path
+    series_uid: str
+    series_label: str
+    frames: int
+    position: float | None
+    instance_number: int | None
 
 
 def read_dicom(path: str | Path, frame: int | None = None) -> Scan:
-    """Read a DICOM image; the modality LUT (rescale slope/intercept) is applied."""
+    """Read a DICOM file or a folder holding one series; ``frame`` is 0-based (default middle)."""
+    path = Path(path)
+    if not path.exists():
+        raise ScanReadError(f"The file {path} does not exist.")
+    if path.is_dir():
+        return read_dicom_series(path, slice_index=frame)
+    return read_dicom_file(path, frame=frame)
+
+
+# ----------------------------------------------------------------------------------- parsing
+
+
+def _parse(path: Path, stop_before_pixels: bool = False):
+    """pydicom Dataset of ``path``; every parse failure becomes :class:`ScanReadError`."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+            except InvalidDicomError:
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+                if "Rows" not in ds or "Columns" not in ds:
+                    raise
+                return ds
+    except InvalidDicomError as exc:
+        raise ScanReadError(
+            f"{path.name} is not a DICOM file (no DICOM header found); choose the image file "
+            "itself or export it again as DICOM."
+        ) from exc
+    except MemoryError as exc:
+        raise ScanReadError(f"{path.name} is a damaged DICOM file (impossible sizes).") from exc
+    except Exception as exc:  # pydicom raises many types on damaged files
+        raise ScanReadError(
+            f"{path.name} is a damaged or truncated DICOM file and cannot be read "
+            f"({type(exc).__name__}: {_short(exc)})."
+        ) from exc
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _value(ds, keyword: str, default: Any = None) -> Any:
+    """An attribute's value, or ``default`` when it is absent, empty or cannot be parsed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = ds.get(keyword, default)
+    except Exception:  # a damaged value fails only when it is converted
+        return default
+    if value is None or (hasattr(value, "__len__") and len(value) == 0):
+        return default
+    return value
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = _value(ds, keyword)
+    if value is None:
+        return None
+    try:
+        text = str(value).strip()
+    except Exception:
+        return None
+    return text or None
+
+
+def _number(value: Any) -> float | None:
+    """First number of a (multi-)value, or None when absent or not finite."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+            value = value[0]
+        number = float(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(ds, keyword: str, default: int | None = None) -> int | None:
+    number = _number(_value(ds, keyword))
+    if number is None or number != int(number):
+        return default
+    return int(number)
+
+
+# ----------------------------------------------------------------------------------- spacing
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    """(row, column) spacing from a 2-valued DS, when both values are positive and finite."""
+    try:
+        if value is None or len(value) != 2:
+            return None
+        row, col = float(value[0]), float(value[1])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (math.isfinite(row) and math.isfinite(col)) or row <= 0 or col <= 0:
+        return None
+    return row, col
+
+
+def _functional_group_spacing(ds) -> tuple[float, float] | None:
+    for group_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups = _value(ds, group_keyword)
+        if not groups:
+            continue
+        measures = _value(groups[0], "PixelMeasuresSequence")
+        if measures:
+            spacing = _pair(_value(measures[0], "PixelSpacing"))
+            if spacing is not None:
+                return spacing
+    return None
+
+
+def _ultrasound_region_spacing(ds) -> tuple[float, float] | None:
+    """(PhysicalDeltaY, PhysicalDeltaX) * 10 mm of the largest region calibrated in cm."""
+    best: tuple[float, tuple[float, float]] | None = None
+    for region in _value(ds, "SequenceOfUltrasoundRegions", []) or []:
+        units = (_int(region, "PhysicalUnitsXDirection"), _int(region, "PhysicalUnitsYDirection"))
+        if units != (US_UNITS_CM, US_UNITS_CM):
+            continue
+        spacing = _pair(
+            [_number(_value(region, "PhysicalDeltaY")), _number(_value(region, "PhysicalDeltaX"))]
+        )
+        if spacing is None:
+            continue
+        box = [_int(region, k, 0) for k in ("RegionLocationMinX0", "RegionLocationMinY0",
+                                            "RegionLocationMaxX1", "RegionLocationMaxY1")]
+        area = float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
+        if best is None or area > best[0]:
+            best = (area, (abs(spacing[0]) * 10.0, abs(spacing[1]) * 10.0))
+    return None if best is None else best[1]
+
+
+def pixel_spacing_mm(ds) -> tuple[tuple[float, float] | None, str | None]:
+    """(row, column) spacing in mm and the attribute it came from (see module docstring)."""
+    candidates = (
+        ("PixelSpacing", lambda: _pair(_value(ds, "PixelSpacing"))),
+        ("PixelMeasuresSequence", lambda: _functional_group_spacing(ds)),
+        ("ImagerPixelSpacing", lambda: _pair(_value(ds, "ImagerPixelSpacing"))),
+        ("SequenceOfUltrasoundRegions", lambda: _ultrasound_region_spacing(ds)),
+    )
+    for source, find in candidates:
+        try:
+            spacing = find()
+        except Exception:  # a damaged nested item means "not known", never a crash
+            spacing = None
+        if spacing is not None:
+            return spacing, source
+    return None, None
+
+
+# ---------------------------------------------------------------------------------- pixels
+
+
+def _check_image_header(ds, name: str) -> int:
+    """Refuse non-images and impossible sizes before decoding; return the number of frames."""
+    modality = _text(ds, "Modality")
+    sop_class = _text(ds, "SOPClassUID")
+    if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        what = f" ({modality})" if modality else ""
+        raise ScanReadError(
+            f"{name} is a DICOM file without an image{what}; choose an MR or ultrasound image."
+        )
+    if modality == "SEG" or sop_class == "1.2.840.10008.5.1.4.1.1.66.4":
+        raise ScanReadError(
+            f"{name} is a DICOM segmentation, not an image; this is unsupported: open the MR or "
+            "ultrasound image it was drawn on."
+        )
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    if rows is None or cols is None or rows < 1 or cols < 1:
+        raise ScanReadError(f"{name} is a damaged DICOM file: its image size is missing.")
+    if rows > MAX_SIDE or cols > MAX_SIDE:
+        raise ScanReadError(
+            f"{name} holds a {rows}x{cols} image, larger than the {MAX_SIDE}x{MAX_SIDE} this "
+            "program handles; crop it to the region of interest."
+        )
+    frames = _int(ds, "NumberOfFrames", 1)
+    if frames is None or frames < 1:
+        frames = 1
+    return frames
+
+
+def _choose_frame(frames: int, frame: int | None, name: str, unit: str = "frame") -> int:
+    index = frames // 2 if frame is None else int(frame)
+    if not 0 <= index < frames:
+        raise ScanReadError(
+            f"{name} has {frames} {unit}{'s' if frames > 1 else ''} (0 to {frames - 1}); "
+            f"{unit} {index} does not exist."
+        )
+    return index
+
+
+def _decode_frame(ds, index: int, frames: int, name: str) -> np.ndarray:
+    """One decoded frame; colour photometric interpretations come back as RGB."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            ds.pixel_array_options(index=index if frames > 1 else None)
+            array = ds.pixel_array
+    except NotImplementedError as exc:
+        syntax = _transfer_syntax_name(ds)
+        raise ScanReadError(
+            f"The image in {name} uses a compression ({syntax}) that is unsupported here; "
+            "export it uncompressed from the scanner or workstation."
+        ) from exc
+    except MemoryError as exc:
+        raise ScanReadError(f"{name} is a damaged DICOM file (impossible image size).") from exc
+    except Exception as exc:  # pydicom and the codecs raise many types on damaged data
+        raise ScanReadError(
+            f"The image in {name} cannot be decoded; the file is damaged or its compression is "
+            f"unsupported ({type(exc).__name__}: {_short(exc)})."
+        ) from exc
+    return np.asarray(array)
+
+
+def _transfer_syntax_name(ds) -> str:
+    meta = getattr(ds, "file_meta", None)
+    uid = _value(meta, "TransferSyntaxUID") if meta is not None else None
+    if uid is None:
+        return "unknown transfer syntax"
+    return getattr(uid, "name", str(uid))
+
+
+def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
+    """Grayscale values after the modality LUT, or colour as BT.601 luminance."""
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+    from ..io import to_luminance
+
+    photometric = (_text(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
+    samples = _int(ds, "SamplesPerPixel", 1)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            if photometric == "PALETTE COLOR":
+                rgb = apply_color_lut(array, ds)
+                return to_luminance(np.asarray(rgb)), "palette colour -> luminance"
+            if samples == 3 or (array.ndim == 3 and array.shape[-1] == 3):
+                return to_luminance(array), f"{photometric} colour -> luminance"
+            values = np.asarray(apply_modality_lut(array, ds), dtype=np.float64)
+        except Exception as exc:
+            raise ScanReadError(
+                f"The image in {name} has damaged colour or intensity tables "
+                f"({type(exc).__name__}: {_short(exc)})."
+            ) from exc
+    if photometric == "MONOCHROME1" and values.size and np.all(np.isfinite(values)):
+        lo, hi = float(values.min()), float(values.max())
+        return lo + hi - values, "MONOCHROME1 mirrored"
+    return values, photometric
+
+
+# -------------------------------------------------------------------------------- one file
+
+
+def read_dicom_file(path: str | Path, frame: int | None = None) -> Scan:
+    """Read one DICOM image file (see the module docstring for every step)."""
     path = Path(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
-        raise ScanReadError(f"{path.name} is not a readable DICOM file ({exc}).") from exc
-    if "PixelData" not in ds:
-        raise ScanReadError(f"{path.name} is a DICOM file without an image (no pixel data).")
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for broken/unsupported pixel data
-        raise ScanReadError(f"The image in {path.name} cannot be decoded ({exc}).") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    index = 0
-    if frames > 1:
-        index = frames // 2 if frame is None else int(frame)
-        pixels = pixels[index]
-    pixels = apply_modality_lut(pixels, ds)
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-    info = ScanInfo(
+    ds = _parse(path)
+    frames = _check_image_header(ds, path.name)
+    index = _choose_frame(frames, frame, path.name)
+    array = _decode_frame(ds, index, frames, path.name)
+    if array.ndim == 4 or (array.ndim == 3 and frames > 1 and array.shape[0] == frames):
+        array = array[index]  # a decoder that ignored the frame index
+    pixels, conversion = _to_luminance(ds, array, path.name)
+    pixels = validate_pixels(pixels, f"image in {path.name}")
+    info = _scan_info(ds, frames, index, conversion)
+    if conversion == "MONOCHROME1 mirrored" and info.window_center is not None:
+        lo, hi = float(pixels.min()), float(pixels.max())
+        info = replace(info, window_center=lo + hi - info.window_center)
+    return Scan(pixels=pixels, info=info, path=path, dataset=_header(ds))
+
+
+def _header(ds):
+    """The dataset without pixel values (what ``Scan.dataset`` keeps for the export)."""
+    for keyword in PIXEL_KEYWORDS:
+        if keyword in ds:
+            delattr(ds, keyword)
+    return ds
+
+
+def _scan_info(ds, frames: int, index: int, conversion: str) -> ScanInfo:
+    spacing, spacing_source = pixel_spacing_mm(ds)
+    notes = {"photometric": conversion}
+    if spacing_source is not None:
+        notes["spacing-source"] = spacing_source
+    syntax = _transfer_syntax_name(ds)
+    notes["transfer-syntax"] = syntax
+    return ScanInfo(
         modality=_text(ds, "Modality"),
-        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])) if spacing else None,
+        pixel_spacing_mm=spacing,
         patient_name=_text(ds, "PatientName"),
         patient_id=_text(ds, "PatientID"),
+        patient_birth_date=_text(ds, "PatientBirthDate"),
+        patient_sex=_text(ds, "PatientSex"),
         study_instance_uid=_text(ds, "StudyInstanceUID"),
+        study_id=_text(ds, "StudyID"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        study_description=_text(ds, "StudyDescription"),
+        accession_number=_text(ds, "AccessionNumber"),
+        referring_physician_name=_text(ds, "ReferringPhysicianName"),
         series_instance_uid=_text(ds, "SeriesInstanceUID"),
         series_description=_text(ds, "SeriesDescription"),
         sop_class_uid=_text(ds, "SOPClassUID"),
         sop_instance_uid=_text(ds, "SOPInstanceUID"),
-        window_center=_first_float(ds.get("WindowCenter")),
-        window_width=_first_float(ds.get("WindowWidth")),
+        window_center=_number(_value(ds, "WindowCenter")),
+        window_width=_number(_value(ds, "WindowWidth")),
         frame_count=frames,
         frame_index=index,
+        notes=notes,
     )
-    header = ds.copy()
-    del header.PixelData
-    return Scan(validate_pixels(np.asarray(pixels), f"image in {path.name}"), info, path, header)
+
+
+# ---------------------------------------------------------------------------- series folder
+
+
+def _slice_entry(path: Path) -> _SliceEntry | None:
+    """Sorting keys of one file of a folder, or None when it is not a DICOM image."""
+    try:
+        ds = _parse(path, stop_before_pixels=True)
+    except ScanReadError:
+        return None
+    if _text(ds, "SOPClassUID") == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds:
+        return None
+    series_uid = _text(ds, "SeriesInstanceUID") or "(no series UID)"
+    label = _text(ds, "SeriesDescription") or _text(ds, "SeriesNumber") or series_uid
+    return _SliceEntry(
+        path=path,
+        series_uid=series_uid,
+        series_label=label,
+        frames=_int(ds, "NumberOfFrames", 1) or 1,
+        position=_slice_position(ds),
+        instance_number=_int(ds, "InstanceNumber"),
+    )
+
+
+def _slice_position(ds) -> float | None:
+    """Distance of the slice along its normal: ImagePositionPatient . (row x column)."""
+    try:
+        position = [float(v) for v in _value(ds, "ImagePositionPatient")]
+        cosines = [float(v) for v in _value(ds, "ImageOrientationPatient")]
+    except (TypeError, ValueError):
+        return None
+    if len(position) != 3 or len(cosines) != 6:
+        return None
+    normal = np.cross(cosines[:3], cosines[3:])
+    value = float(np.dot(normal, position))
+    return value if math.isfinite(value) else None
+
+
+def _sorted_slices(entries: list[_SliceEntry]) -> list[_SliceEntry]:
+    if all(e.position is not None for e in entries):
+        return sorted(entries, key=lambda e: (e.position, e.path.name))
+    if all(e.instance_number is not None for e in entries):
+        return sorted(entries, key=lambda e: (e.instance_number, e.path.name))
+    return sorted(entries, key=lambda e: e.path.name)
+
+
+def read_dicom_series(folder: str | Path, slice_index: int | None = None) -> Scan:
+    """Read one slice of the series stored in ``folder`` (default the middle slice).
+
+    A folder with one image file (possibly multi-frame) reads that file with
+    ``frame = slice_index``. Several series, or several multi-frame files, are refused with a
+    sentence naming them, since the choice belongs to the user.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if len(files) > MAX_SERIES_FILES:
+        raise ScanReadError(
+            f"The folder {folder.name} holds {len(files)} files, more than one series of "
+            f"slices (at most {MAX_SERIES_FILES}); open the folder of a single series."
+        )
+    entries = [e for e in (_slice_entry(p) for p in files) if e is not None]
+    if not entries:
+        raise ScanReadError(
+            f"The folder {folder.name} contains no DICOM image; choose the folder of an MR or "
+            "ultrasound series, or a single image file."
+        )
+    series = sorted({e.series_uid: e.series_label for e in entries}.items())
+    if len(series) > 1:
+        labels = ", ".join(label for _, label in series[:5])
+        raise ScanReadError(
+            f"The folder {folder.name} holds {len(series)} series ({labels}); open the folder of "
+            "one series or one of its files."
+        )
+    if len(entries) == 1:
+        return read_dicom_file(entries[0].path, frame=slice_index)
+    if any(e.frames > 1 for e in entries):
+        raise ScanReadError(
+            f"The folder {folder.name} holds {len(entries)} multi-frame files; open one of them."
+        )
+    ordered = _sorted_slices(entries)
+    index = _choose_frame(len(ordered), slice_index, f"The series in {folder.name}", "slice")
+    scan = read_dicom_file(ordered[index].path)
+    notes = dict(scan.info.notes, series_folder=str(folder), slice=f"{index} of {len(ordered)}")
+    info = replace(scan.info, frame_count=len(ordered), frame_index=index, notes=notes)
+    return replace(scan, info=info)
