@@ -48,7 +48,9 @@ def centred_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """OTF of ``psf`` as MATLAB ``HXconv`` builds it.
 
     The kernel is zero-padded with floor((m - m0 + 1)/2) zeros before and round((m - m0 - 1)/2)
-    after in each direction, then ``fftshift``-ed, so that its centre lands on pixel (0, 0).
+    after in each direction and circularly shifted so that its centre lands on pixel (0, 0).
+    For even sizes the reference's ``fftshift`` does exactly that; for odd sizes it would leave
+    the centre one pixel off (at m - 1), so we use ``ifftshift``, which centres for every size.
     """
     (m, n), (m0, n0) = shape, psf.shape
     pre = (int(np.floor((m - m0 + 1) / 2)), int(np.floor((n - n0 + 1) / 2)))
@@ -56,7 +58,7 @@ def centred_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     padded = np.pad(psf, ((pre[0], post[0]), (pre[1], post[1])))
     if padded.shape != (m, n):
         raise ValueError(f"image {shape} is smaller than the blur kernel {psf.shape}")
-    return np.fft.fft2(np.fft.fftshift(padded))
+    return np.fft.fft2(np.fft.ifftshift(padded))
 
 
 def difference_spectrum(shape: tuple[int, int], epsilon: float = 1e-8) -> np.ndarray:
@@ -124,6 +126,22 @@ def forward_differences_adjoint(jx: torch.Tensor, jy: torch.Tensor) -> torch.Ten
     out[..., :, 1:] -= jx[..., :, :-1]
     out += jy
     out[..., 1:, :] -= jy[..., :-1, :]
+    return out
+
+
+def neumann_laplacian(x: torch.Tensor) -> torch.Tensor:
+    """D^T D x for first differences between existing neighbours along both image axes.
+
+    Per axis this is 2 x_k - x_{k-1} - x_{k+1} inside and x_1 - x_2 / x_N - x_{N-1} at the ends
+    (the reference's 1-D ``dtd`` applied along rows and along columns).
+    """
+    out = torch.zeros_like(x)
+    dx = x[..., :, :-1] - x[..., :, 1:]
+    out[..., :, :-1] += dx
+    out[..., :, 1:] -= dx
+    dy = x[..., :-1, :] - x[..., 1:, :]
+    out[..., :-1, :] += dy
+    out[..., 1:, :] -= dy
     return out
 
 

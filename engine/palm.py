@@ -31,8 +31,9 @@ disagree (data term derivative of sum(exp(y - x) - gamma (y - x)), coupling weig
 code produced the published figures.
 
 ``variant="corrected"`` fixes three defects: kappa = tau d^2 (exact Woodbury), the US update on the
-2-D image (2-D link gradient, L = Dx^T Dx + Dy^T Dy with the zero-padded differences), and a stop
-rule whose gradient norm is really updated. Both variants upsample with factor d (the original
+2-D image (2-D link gradient, L = Dx^T Dx + Dy^T Dy over neighbouring pixels, i.e. the 1-D
+``dtd`` of the reference along rows and columns instead of along the column-major vector), and a
+stop rule whose gradient norm is really updated. Both variants upsample with factor d (the original
 hard-codes 6).
 
 An optional prior pull ``(rho / 2) ||x_u - anchor||^2`` in the US update (gradient
@@ -54,10 +55,9 @@ from .operators import (
     Decimation,
     PolynomialLink,
     difference_spectrum,
-    forward_differences,
-    forward_differences_adjoint,
     gradient_magnitude,
     monomial_stack,
+    neumann_laplacian,
 )
 from .params import param
 from .progress import CancelToken, ProgressCallback, ProgressReporter
@@ -273,10 +273,9 @@ def us_descent_corrected(
     x = y + EPSILON if prior is None else prior.anchor.clone()
     steps = 0
     while steps < p.inner_iterations:
-        jx, jy = forward_differences(x)
         grad = (
             p.tau2 * (p.gamma - torch.exp(y - x))
-            + p.tau3 * forward_differences_adjoint(jx, jy)
+            + p.tau3 * neumann_laplacian(x)
             + (p.tau4 / 2) * (x - target)
         )
         if prior is not None:
