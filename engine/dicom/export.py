@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,13 @@ class _Quantised:
 
 
 def quantise(image: np.ndarray) -> _Quantised:
-    """16-bit stored values and the rescale that maps them back (module docstring)."""
+    """16-bit stored values and the rescale that maps them back (module docstring).
+
+    Slope and intercept are first rounded to what a decimal string (VR DS) holds, with the
+    intercept at or below ``lo`` and ``slope * 65535 + intercept`` at or above ``hi``; the stored
+    values are then computed from these rounded numbers, so the half-step bound holds for what
+    a reader actually gets back.
+    """
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2 or image.size == 0:
         raise InvalidImageError(
@@ -109,13 +116,18 @@ def quantise(image: np.ndarray) -> _Quantised:
             "run the fusion again before exporting."
         )
     lo, hi = float(image.min()), float(image.max())
+    intercept = _ds_value(lo)
+    nudge = 1e-9 * max(abs(lo), np.finfo(float).tiny)
+    while intercept > lo:
+        intercept, nudge = _ds_value(lo - nudge), 2 * nudge
     if hi > lo:
-        slope = _ds_value((hi - lo) / STORED_MAX)
-        stored = np.clip(np.round((image - lo) / slope), 0, STORED_MAX)
+        slope = _ds_value((hi - intercept) / STORED_MAX)
+        while slope * STORED_MAX + intercept < hi:
+            slope = _ds_value(slope * (1 + 1e-9))
+        stored = np.clip(np.round((image - intercept) / slope), 0, STORED_MAX)
     else:
         slope = 1.0
-        stored = np.zeros_like(image)
-    intercept = _ds_value(lo)
+        stored = np.round(image - intercept)
     return _Quantised(stored.astype(np.uint16), slope, intercept, lo, hi)
 
 
@@ -284,29 +296,18 @@ def _output_spacing(us: Scan, shape: tuple[int, int]) -> tuple[float, float] | N
     return rs * uh / shape[0], cs * uw / shape[1]
 
 
-def build_derived_dataset(
-    result: FusionResult, mri: Scan, us: Scan, options: DicomExportOptions | None = None
-):
-    """The Secondary Capture dataset of ``result.fused`` (see the module docstring)."""
+def _sc_image(q: _Quantised, identity: _Identity, options: DicomExportOptions, us: Scan):
+    """highdicom's Secondary Capture with the pixels and the Patient/Study modules."""
     import highdicom as hd
     from pydicom.uid import generate_uid
 
-    options = options or DicomExportOptions()
-    q = quantise(result.fused)
-    identity = _identity(mri, us)
-    if options.anonymise:
-        identity = _anonymised(identity, options)
-    record = provenance_record(result, mri, us)
-    now = dt.datetime.now()
-    shift = options.date_shift_days if options.anonymise else 0
-
-    image = hd.sc.SCImage(
+    return hd.sc.SCImage(
         pixel_array=q.stored,
         photometric_interpretation="MONOCHROME2",
         bits_allocated=16,
         coordinate_system="PATIENT",
-        # highdicom needs an orientation for the PATIENT system; it is replaced below by the US
-        # source's own (or left empty, Type 2C) because the fused plane inherits the US geometry.
+        # highdicom needs an orientation for the PATIENT system; build_derived_dataset replaces
+        # it by the US source's own (or empty, Type 2C): the fused plane has the US geometry.
         patient_orientation=("L", "F"),
         study_instance_uid=identity.study_instance_uid,
         series_instance_uid=generate_uid(),
@@ -326,6 +327,25 @@ def build_derived_dataset(
         pixel_spacing=_output_spacing(us, q.stored.shape),
         specific_character_set="ISO_IR 192",
     )
+
+
+def build_derived_dataset(
+    result: FusionResult, mri: Scan, us: Scan, options: DicomExportOptions | None = None
+):
+    """The Secondary Capture dataset of ``result.fused`` (see the module docstring)."""
+    options = options or DicomExportOptions()
+    q = quantise(result.fused)
+    identity = _identity(mri, us)
+    if options.anonymise:
+        identity = _anonymised(identity, options)
+    record = provenance_record(result, mri, us)
+    now = dt.datetime.now()
+    shift = options.date_shift_days if options.anonymise else 0
+
+    with warnings.catch_warnings():
+        # highdicom warns about single-component person names copied from the sources
+        warnings.simplefilter("ignore", UserWarning)
+        image = _sc_image(q, identity, options, us)
     orientation = us.dataset.get("PatientOrientation") if us.dataset is not None else None
     image.PatientOrientation = list(orientation) if orientation and len(orientation) == 2 else ""
     laterality = us.dataset.get("Laterality") if us.dataset is not None else None
