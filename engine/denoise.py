@@ -344,7 +344,7 @@ class ClassicalDespeckler(Denoiser):
     def __init__(self, weight_factor: float = 2.0, remove_bias: bool = True) -> None:
         self.weight_factor = float(weight_factor)
         self.remove_bias = bool(remove_bias)
-        bias = ", speckle-bias removed" if self.remove_bias else ""
+        bias = ", bias removed" if self.remove_bias else ""
         self.name = f"classical despeckler (TV, lambda = {self.weight_factor:g} sigma{bias})"
 
     def _denoise(self, image: np.ndarray) -> np.ndarray:
