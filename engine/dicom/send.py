@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,11 +74,34 @@ class StoreReport:
     status: int
 
 
+def _check_reachable(address: PacsAddress, timeout_s: float) -> None:
+    """Open and close a TCP connection, so that a missing server gets its own sentence."""
+    where = f"{address.host}:{address.port}"
+    try:
+        with socket.create_connection((address.host, address.port), timeout=timeout_s):
+            pass
+    except socket.gaierror as exc:
+        raise PacsError(
+            f"The PACS host '{address.host}' is unknown; check the host name or use its IP address."
+        ) from exc
+    except TimeoutError as exc:
+        raise PacsError(
+            f"No answer from a PACS at {where} within {timeout_s:g} s; check the host name, the "
+            "port and that no firewall blocks it."
+        ) from exc
+    except OSError as exc:
+        raise PacsError(
+            f"No answer from a PACS at {where}: nothing accepts connections there "
+            f"({exc.strerror or exc}); check the port and that the archive is running."
+        ) from exc
+
+
 def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: float):
     """An established association, or :class:`PacsError` saying why there is none."""
     from pynetdicom import AE
 
     _check_ae_title(calling_aet)
+    _check_reachable(address, timeout_s)
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = timeout_s
     ae.dimse_timeout = timeout_s
@@ -85,7 +110,9 @@ def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: fl
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, syntaxes)
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    started = time.monotonic()
     assoc = ae.associate(address.host, address.port, ae_title=address.ae_title)
+    waited = time.monotonic() - started
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -93,6 +120,11 @@ def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: fl
             f"The PACS {address} refused the connection (association rejected); check that it "
             f"knows this workstation's AE title '{calling_aet}' and that '{address.ae_title}' is "
             "its own AE title."
+        )
+    if waited >= 0.9 * timeout_s:
+        raise PacsError(
+            f"No answer from a PACS at {address.host}:{address.port} within {timeout_s:g} s: "
+            "something accepts connections there but does not speak DICOM; check the port."
         )
     if assoc.is_aborted:
         raise PacsError(
