@@ -15,7 +15,7 @@ import numpy as np
 
 from . import edges, information, statistics, structure
 from .scale import DataRange, check_same_shape, quantise_uint8, to_uint8_scale
-from .vif import VifTerms, vif_terms
+from .vif import VifTerms, vif_terms_many
 
 
 def _triple(a, b, f, data_range: DataRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,9 +37,10 @@ class PairTerms:
 
 def pair_terms(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> PairTerms:
     """VIFp and SSIM (data range 255) of both sources against F (0..255-scale arrays)."""
+    vif_af, vif_bf = vif_terms_many([a, b], f)
     return PairTerms(
-        vif_terms(a, f),
-        vif_terms(b, f),
+        vif_af,
+        vif_bf,
         structure.ssim(f, a, structure.DATA_RANGE_8BIT),
         structure.ssim(f, b, structure.DATA_RANGE_8BIT),
     )
@@ -90,6 +91,7 @@ def _standard_terms(a, b, f, shared: PairTerms) -> dict[str, float]:
 
 
 def _seed_terms(a_q, b_q, f_q, shared: PairTerms) -> dict[str, float]:
+    sobel_f = edges.wrapped_sobel(f_q)
     out: dict[str, float] = {
         "EN": statistics.entropy_bits(f_q),
         "SD": statistics.standard_deviation(f_q),
@@ -97,8 +99,8 @@ def _seed_terms(a_q, b_q, f_q, shared: PairTerms) -> dict[str, float]:
         "MI_BF": information.mutual_information_binned(b_q, f_q, bins=20),
         "VIF_AF": shared.vif_af.value,
         "VIF_BF": shared.vif_bf.value,
-        "QABF_proxy_AF": edges.sobel_correlation_proxy(a_q, f_q),
-        "QABF_proxy_BF": edges.sobel_correlation_proxy(b_q, f_q),
+        "QABF_proxy_AF": statistics.pearson(sobel_f, edges.wrapped_sobel(a_q)),
+        "QABF_proxy_BF": statistics.pearson(sobel_f, edges.wrapped_sobel(b_q)),
         "SSIM_AF": shared.ssim_af,
         "SSIM_BF": shared.ssim_bf,
     }

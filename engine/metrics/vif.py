@@ -26,6 +26,7 @@ this changes rounding only (agreement with the 2-D form is checked by the tests)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,26 +82,33 @@ def smallest_side() -> int:
 
 def vif_terms(ref: np.ndarray, dist: np.ndarray) -> VifTerms:
     """VIFp sums of ``dist`` against the reference ``ref`` (float arrays on the 0..255 scale)."""
-    ref = np.asarray(ref, dtype=np.float64)
+    return vif_terms_many([ref], dist)[0]
+
+
+def vif_terms_many(refs: Sequence[np.ndarray], dist: np.ndarray) -> tuple[VifTerms, ...]:
+    """:func:`vif_terms` of ``dist`` against each of ``refs``, filtering ``dist`` only once."""
     dist = np.asarray(dist, dtype=np.float64)
-    if not _pyramid_fits(ref.shape):
-        return VifTerms(0.0, 0.0, fits=False)
-    num = den = 0.0
+    refs = [np.asarray(ref, dtype=np.float64) for ref in refs]
+    if not _pyramid_fits(dist.shape):
+        return tuple(VifTerms(0.0, 0.0, fits=False) for _ in refs)
+    num = [0.0] * len(refs)
+    den = [0.0] * len(refs)
     for scale in _SCALES:
         size = 2 ** (5 - scale) + 1
         w = window_1d(size)
         if scale > 1:
-            ref = _valid(ref, w)[::2, ::2]
             dist = _valid(dist, w)[::2, ::2]
-        mu1 = _valid(ref, w)
+            refs = [_valid(ref, w)[::2, ::2] for ref in refs]
         mu2 = _valid(dist, w)
-        s1 = _valid(ref * ref, w) - mu1 * mu1
         s2 = _valid(dist * dist, w) - mu2 * mu2
-        s12 = _valid(ref * dist, w) - mu1 * mu2
-        n, d = _scale_sums(s1, s2, s12)
-        num += n
-        den += d
-    return VifTerms(float(num), float(den))
+        for k, ref in enumerate(refs):
+            mu1 = _valid(ref, w)
+            s1 = _valid(ref * ref, w) - mu1 * mu1
+            s12 = _valid(ref * dist, w) - mu1 * mu2
+            n, d = _scale_sums(s1, s2, s12)
+            num[k] += n
+            den[k] += d
+    return tuple(VifTerms(float(n), float(d)) for n, d in zip(num, den, strict=True))
 
 
 def vif(ref: np.ndarray, dist: np.ndarray) -> float:
@@ -110,6 +118,7 @@ def vif(ref: np.ndarray, dist: np.ndarray) -> float:
 
 
 def _scale_sums(s1: np.ndarray, s2: np.ndarray, s12: np.ndarray) -> tuple[float, float]:
+    """One scale's sums. Modifies ``s1``; of ``s2`` only clamps negatives (idempotent)."""
     s1[s1 < 0] = 0
     s2[s2 < 0] = 0
     g = s12 / (s1 + _EPS)
