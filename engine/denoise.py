@@ -335,7 +335,7 @@ class ClassicalDespeckler(Denoiser):
     Chosen by measurement on the Data2/Data3 pairs (``bench/despeckle.py``): against non-local
     means (fast mode, 5x5 patches, h = 0.6..1.2 sigma) TV with lambda = 2 sigma gave the best PSNR
     and SSIM on both (Data2 39.3 dB / 0.961, Data3 29.5 dB / 0.787, from 28.1 / 17.4 dB noisy),
-    and it is 4-8x faster. Bias removal adds 0.4 dB (Data2) and 1.6 dB (Data3). TV favours
+    and it is 1.5-4x faster. Bias removal adds 0.4 dB (Data2) and 1.9 dB (Data3). TV favours
     piecewise-smooth tissue: fine texture below the speckle level is flattened.
     """
 
