@@ -48,6 +48,10 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 #: physical units code of the ultrasound region calibration meaning centimetres
 US_UNITS_CM = 3
+#: what a decoder failure must never be mistaken for. Everything else a codec raises on damaged
+#: data becomes ScanReadError, including BaseException subclasses such as the PanicException of
+#: the Rust-based RLE plug-in (found by tests/test_dicom_fuzz.py).
+INTERRUPTIONS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 #: most files a series folder may hold (a larger folder is not a single series of slices)
 MAX_SERIES_FILES = 4096
 
@@ -99,7 +103,9 @@ def _parse(path: Path, stop_before_pixels: bool = False):
         ) from exc
     except MemoryError as exc:
         raise ScanReadError(f"{path.name} is a damaged DICOM file (impossible sizes).") from exc
-    except Exception as exc:  # pydicom raises many types on damaged files
+    except BaseException as exc:  # noqa: BLE001 - pydicom raises many types on damaged files
+        if isinstance(exc, INTERRUPTIONS):
+            raise
         raise ScanReadError(
             f"{path.name} is a damaged or truncated DICOM file and cannot be read "
             f"({type(exc).__name__}: {_short(exc)})."
@@ -278,7 +284,9 @@ def _decode_frame(ds, index: int, frames: int, name: str) -> np.ndarray:
         ) from exc
     except MemoryError as exc:
         raise ScanReadError(f"{name} is a damaged DICOM file (impossible image size).") from exc
-    except Exception as exc:  # pydicom and the codecs raise many types on damaged data
+    except BaseException as exc:  # noqa: BLE001 - see INTERRUPTIONS
+        if isinstance(exc, INTERRUPTIONS):
+            raise
         raise ScanReadError(
             f"The image in {name} cannot be decoded; the file is damaged or its compression is "
             f"unsupported ({type(exc).__name__}: {_short(exc)})."
@@ -311,7 +319,9 @@ def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
             if samples == 3 or (array.ndim == 3 and array.shape[-1] == 3):
                 return to_luminance(array), f"{photometric} colour -> luminance"
             values = np.asarray(apply_modality_lut(array, ds), dtype=np.float64)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, INTERRUPTIONS):
+                raise
             raise ScanReadError(
                 f"The image in {name} has damaged colour or intensity tables "
                 f"({type(exc).__name__}: {_short(exc)})."
