@@ -333,8 +333,11 @@ def test_source_and_fused_roles_are_not_interchangeable():
     a, _, f = _triple(np.random.default_rng(12))
     assert vif.vif(a, f) != pytest.approx(vif.vif(f, a))
     field_a, field_f = edges.edge_field(a), edges.edge_field(f)
-    assert edges.qabf_one_source(field_a, field_f) != pytest.approx(
-        edges.qabf_one_source(field_f, field_a)
+    assert edges.qabf_from(edges.edge_transfer(field_a, field_f)) != pytest.approx(
+        edges.qabf_from(edges.edge_transfer(field_f, field_a))
+    )
+    assert edges.qabf(field_a, field_a, field_f) == pytest.approx(
+        edges.qabf_from(edges.edge_transfer(field_a, field_f)), rel=1e-13
     )
     assert information.mutual_information_levels(a, f) == pytest.approx(
         information.mutual_information_levels(f, a), rel=1e-12

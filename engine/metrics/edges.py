@@ -63,18 +63,32 @@ def edge_preservation(source: EdgeField, fused: EdgeField) -> np.ndarray:
     return q_strength * q_orientation
 
 
-def qabf(a: EdgeField, b: EdgeField, f: EdgeField) -> float:
-    """Q^AB/F = sum(Q_AF gA + Q_BF gB) / sum(gA + gB); NaN when the denominator is 0."""
-    numerator = np.sum(
-        edge_preservation(a, f) * a.magnitude + edge_preservation(b, f) * b.magnitude
+@dataclass(frozen=True)
+class EdgeTransfer:
+    """Sums of one source's Q^AB/F term: ``kept`` = sum(Q_XF gX), ``strength`` = sum(gX)."""
+
+    kept: float
+    strength: float
+
+
+def edge_transfer(x: EdgeField, f: EdgeField) -> EdgeTransfer:
+    """The two sums that source X contributes to Q^AB/F."""
+    return EdgeTransfer(
+        float(np.sum(edge_preservation(x, f) * x.magnitude)), float(np.sum(x.magnitude))
     )
-    denominator = np.sum(a.magnitude + b.magnitude)
-    return float(numerator / denominator) if denominator > 0 else float("nan")
 
 
-def qabf_one_source(x: EdgeField, f: EdgeField) -> float:
-    """Qabf(F, X, X) = sum(Q_XF gX) / sum(gX): the share of X's edges that F keeps."""
-    return qabf(x, x, f)
+def qabf_from(*terms: EdgeTransfer) -> float:
+    """Q^AB/F = sum(Q_AF gA + Q_BF gB) / sum(gA + gB) from the sources' sums; with one source,
+    the one-source form Qabf(F, X, X) = sum(Q_XF gX) / sum(gX). NaN when no source has any
+    gradient (0/0)."""
+    strength = sum(t.strength for t in terms)
+    return sum(t.kept for t in terms) / strength if strength > 0 else float("nan")
+
+
+def qabf(a: EdgeField, b: EdgeField, f: EdgeField) -> float:
+    """Q^AB/F of F for the sources A and B (see the module docstring)."""
+    return qabf_from(edge_transfer(a, f), edge_transfer(b, f))
 
 
 def wrapped_sobel(levels: np.ndarray) -> np.ndarray:

@@ -70,10 +70,12 @@ def _standard_terms(a, b, f, shared: PairTerms) -> dict[str, float]:
     out["VIFF_AF"] = _viff_pair(shared.vif_af)
     out["VIFF_BF"] = _viff_pair(shared.vif_bf)
     out["VIFF"] = out["VIFF_AF"] + out["VIFF_BF"]
-    field_a, field_b, field_f = edges.edge_field(a), edges.edge_field(b), edges.edge_field(f)
-    out["Qabf"] = edges.qabf(field_a, field_b, field_f)
-    out["Qabf_AF_only"] = edges.qabf_one_source(field_a, field_f)
-    out["Qabf_BF_only"] = edges.qabf_one_source(field_b, field_f)
+    field_f = edges.edge_field(f)
+    transfer_a = edges.edge_transfer(edges.edge_field(a), field_f)
+    transfer_b = edges.edge_transfer(edges.edge_field(b), field_f)
+    out["Qabf"] = edges.qabf_from(transfer_a, transfer_b)
+    out["Qabf_AF_only"] = edges.qabf_from(transfer_a)
+    out["Qabf_BF_only"] = edges.qabf_from(transfer_b)
     out["SSIM_AF"] = shared.ssim_af
     out["SSIM_BF"] = shared.ssim_bf
     out["SSIM"] = shared.ssim_af + shared.ssim_bf
