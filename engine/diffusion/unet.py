@@ -311,7 +311,8 @@ def load_adm_weights(model: ADMUNet, path: str | Path) -> ADMUNet:
     """Load a state dict strictly; raise :class:`WeightsError` naming the file and the keys.
 
     Accepts a bare state dict or a dict holding one under ``state_dict``. Never falls back to
-    random weights. ``torch.load(weights_only=True)``: no arbitrary pickles.
+    random weights. ``torch.load(weights_only=True)``: no arbitrary pickles. The loaded tensors
+    are assigned (float32), so ``model`` may be built on the ``meta`` device (no random init).
     """
     path = Path(path)
     if not path.is_file():
@@ -327,7 +328,8 @@ def load_adm_weights(model: ADMUNet, path: str | Path) -> ADMUNet:
     if not isinstance(state, dict):
         raise WeightsError(f"The file {path.name} does not hold a network state dict.")
     check_state_dict(model, state, path.name)
-    model.load_state_dict(state, strict=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
     return model
 
 

@@ -1,0 +1,264 @@
+"""DDFM sampler and the two diffusion methods, against the reference run with the tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine.diffusion.sampler import (
+    ddfm_sample,
+    ddim_step,
+    predict_x0,
+    rgb_to_ycbcr,
+    step_info,
+    ycbcr_to_rgb,
+)
+from engine.diffusion.schedule import respaced_schedule
+from engine.diffusion.unet import ADMUNet
+from engine.em import em_init, em_step
+from engine.errors import FusionCancelled, NumericalError, WeightsError
+from engine.fusion import FusionInput
+from engine.methods import run
+from engine.methods.ddfm import (
+    DdfmEmParams,
+    DdfmPalmParams,
+    PalmCorrector,
+    display_luma,
+    luma_from_unit,
+    unit_from_luma,
+)
+from engine.progress import CancelToken
+
+
+@pytest.fixture
+def run_ref(shared):
+    with np.load(shared("fixtures", "ddfm_tiny_run.npz")) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture
+def tiny_path(shared):
+    return shared("fixtures", "adm_tiny.pt")
+
+
+@pytest.fixture
+def tiny_model(tiny_path):
+    tiny = torch.load(tiny_path, weights_only=True)
+    model = ADMUNet(**tiny["config"]).eval()
+    model.load_state_dict(tiny["state_dict"])
+    return model
+
+
+def t(array):
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def test_end_to_end_tiny_run_matches_reference(run_ref, tiny_model):
+    steps = []
+    sample = ddfm_sample(
+        tiny_model, t(run_ref["I"]), t(run_ref["V"]), t(run_ref["x_start"]), respacing=10,
+        lamb=0.5, rho=0.001, progress=lambda info, x0: steps.append(info),
+    )
+    np.testing.assert_allclose(sample.numpy(), run_ref["sample"], atol=2e-4, rtol=0)
+    assert [s.index for s in steps] == run_ref["step_idx"].tolist()
+    assert [s.timestep for s in steps] == run_ref["step_model_t"].tolist()
+    np.testing.assert_allclose(display_luma(sample[0].numpy()), run_ref["fused"], atol=5e-5)
+
+
+def test_schedule_of_the_run(run_ref):
+    sched = respaced_schedule(10)
+    assert sched.timestep_map.tolist() == run_ref["timestep_map"].tolist()
+    np.testing.assert_array_equal(sched.betas, run_ref["betas"])
+    np.testing.assert_array_equal(sched.alphas_cumprod, run_ref["alphas_cumprod"])
+    np.testing.assert_array_equal(sched.alphas_cumprod_prev, run_ref["alphas_cumprod_prev"])
+
+
+def test_each_stage_teacher_forced(run_ref, tiny_model):
+    sched = respaced_schedule(10)
+    I, V = t(run_ref["I"]), t(run_ref["V"])  # noqa: E741
+    state = em_init(I)
+    for k in range(10):
+        info = step_info(sched, k)
+        x_t = t(run_ref["step_x_t"][k])
+        with torch.no_grad():
+            out = tiny_model(x_t, torch.tensor([info.timestep]))
+        np.testing.assert_allclose(out.numpy(), run_ref["step_model_out"][k], atol=1e-4)
+        model_out = t(run_ref["step_model_out"][k])
+        x0 = predict_x0(sched, info.index, x_t, model_out[:, :3]).clamp(-1, 1)
+        np.testing.assert_allclose(x0.numpy(), run_ref["step_pred_xstart_clipped"][k], atol=1e-4)
+        clipped = t(run_ref["step_pred_xstart_clipped"][k])
+        ycc = rgb_to_ycbcr(clipped)
+        np.testing.assert_allclose(ycc[:, :1].numpy(), run_ref["step_em_fpre"][k], atol=1e-6)
+        F, state = em_step(t(run_ref["step_em_fpre"][k]), I, V, state, 0.5, 0.001)
+        np.testing.assert_allclose(F.numpy(), run_ref["step_em_F"][k], atol=1e-5)
+        assert float(state.tau_a) == pytest.approx(float(run_ref["step_tau_a"][k]), rel=1e-5)
+        assert float(state.tau_b) == pytest.approx(float(run_ref["step_tau_b"][k]), rel=1e-5)
+        rebuilt = ycbcr_to_rgb(torch.cat([t(run_ref["step_em_F"][k]), ycc[:, 1:]], dim=1))
+        np.testing.assert_allclose(rebuilt.numpy(), run_ref["step_pred_xstart_em"][k], atol=1e-5)
+        corrected = t(run_ref["step_pred_xstart_em"][k])
+        step = ddim_step(sched, info.index, x_t, model_out, lambda _x0, c=corrected: c)
+        expected_next = run_ref["step_x_t"][k + 1] if k < 9 else run_ref["sample"]
+        np.testing.assert_allclose(step.prev_sample.numpy(), expected_next, atol=1e-4)
+
+
+def test_colour_round_trip_keeps_chroma():
+    rgb = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)).numpy(), rgb.numpy(), atol=1e-5)
+
+
+def test_nan_from_the_network_stops_the_run(run_ref, tiny_model):
+    with torch.no_grad():
+        tiny_model.out[2].bias[0] = float("nan")
+    with pytest.raises(NumericalError, match="NaN"):
+        ddfm_sample(tiny_model, t(run_ref["I"]), t(run_ref["V"]), t(run_ref["x_start"]), 10)
+
+
+def test_shapes_are_checked(run_ref, tiny_model):
+    from engine.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        ddfm_sample(tiny_model, t(run_ref["I"])[:, :, :16], t(run_ref["V"]),
+                    t(run_ref["x_start"]), 10)
+
+
+# ------------------------------------------------------------------ methods
+
+
+def _pair(size=(37, 31), d=1, seed=0):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    us = gaussian_filter(rng.standard_normal(size), 3)
+    us = 0.05 + 0.9 * (us - us.min()) / (us.max() - us.min())
+    h, w = size[0] // d, size[1] // d
+    mri = us[: h * d, : w * d].reshape(h, d, w, d).mean(axis=(1, 3))
+    return FusionInput(y_m=mri / mri.max(), y_u=us[: h * d, : w * d] / us.max(), d=d)
+
+
+def test_ddfm_em_method_on_an_odd_size(tiny_path):
+    pair = _pair()
+    events = []
+    params = DdfmEmParams(steps=5, seed=7, preview_every=2, weights_file=str(tiny_path))
+    result = run("ddfm-em", pair, params, progress=events.append)
+    assert result.fused.shape == (37, 31) and np.isfinite(result.fused).all()
+    assert result.fused.min() == 0.0 and result.fused.max() == 1.0
+    assert result.seed == 7 and result.weights[0].file == "adm_tiny.pt"
+    assert len(result.weights[0].sha256) == 64
+    assert [e.step for e in events] == [0, 1, 2, 3, 4, 5]
+    assert len(result.previews) == 3 and result.previews[0].shape == (37, 31)
+    again = run("ddfm-em", pair, params)
+    np.testing.assert_array_equal(again.fused, result.fused)
+    other = run("ddfm-em", pair, DdfmEmParams(steps=5, seed=8, weights_file=str(tiny_path)))
+    # the EM correction dominates DDFM: another seed changes the image only slightly
+    assert 0 < np.abs(other.fused - result.fused).max() < 1e-2
+
+
+def test_cancel_stops_at_the_next_step(tiny_path):
+    token = CancelToken()
+    seen = []
+
+    def progress(event):
+        seen.append(event.step)
+        if event.step == 2:
+            token.cancel()
+
+    with pytest.raises(FusionCancelled):
+        run("ddfm-em", _pair(), DdfmEmParams(steps=6, weights_file=str(tiny_path)),
+            progress=progress, cancel=token)
+    assert max(seen) == 2
+
+
+def test_missing_and_wrong_checkpoint(tmp_path, monkeypatch, tiny_path):
+    from engine.checkpoints import checkpoints_dir
+
+    manifest = checkpoints_dir() / "manifest.json"
+    shutil.copy(manifest, tmp_path / "manifest.json")
+    monkeypatch.setenv("ENDOFUSE_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(WeightsError, match=r"256x256_diffusion_uncond\.pt.*" + tmp_path.name):
+        run("ddfm-em", _pair(), DdfmEmParams(steps=2))
+    # a file of the right name holding other weights: named, with the expected keys
+    tiny = torch.load(tiny_path, weights_only=True)
+    torch.save(tiny["state_dict"], tmp_path / "256x256_diffusion_uncond.pt")
+    with pytest.raises(WeightsError, match=r"256x256_diffusion_uncond\.pt.*expected keys"):
+        run("ddfm-palm", _pair(), DdfmPalmParams(steps=2))
+    # a pinned digest that does not match
+    data = json.loads(manifest.read_text())
+    data["checkpoints"][0]["sha256"] = "0" * 64
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        run("ddfm-em", _pair(), DdfmEmParams(steps=2))
+
+
+def test_user_prior_file_must_describe_itself(tmp_path, tiny_path):
+    tiny = torch.load(tiny_path, weights_only=True)
+    bare = tmp_path / "bare.pt"
+    torch.save(tiny["state_dict"], bare)
+    with pytest.raises(WeightsError, match="bare.pt"):
+        run("ddfm-em", _pair(), DdfmEmParams(steps=2, weights_file=str(bare)))
+
+
+# ------------------------------------------------------------------ DDFM-PALM
+
+
+def _palm_corrector(pair, prior_weight=1.0):
+    from engine.methods.ddfm import link_on_unit_scale
+    from engine.palm import make_problem
+
+    params = DdfmPalmParams()
+    c = link_on_unit_scale(pair.y_m, pair.y_u, pair.d)
+    problem = make_problem(pair.y_m, pair.y_u, c, params.palm_params(pair.d))
+    return PalmCorrector(problem, prior_weight, params.palm_iterations)
+
+
+def test_palm_step_returns_a_perfect_estimate_and_follows_the_prior():
+    pair = _pair(size=(24, 20), d=2)
+    corrector = _palm_corrector(pair)
+    state0 = corrector.initial_state()
+    # the data-consistent image: iterate the late-step correction to its fixed point
+    u = torch.from_numpy(pair.y_u.copy())
+    state = state0
+    for _ in range(40):
+        state = corrector.data_step(u, state, noise_level=0.01)
+        u = state.x_us
+    perfect = u
+    returned = corrector.data_step(perfect, state, noise_level=0.01).x_us
+    assert float((returned - perfect).abs().max()) < 1e-3
+    # a wrong estimate is pulled toward the data, but its difference survives in part
+    rng = np.random.default_rng(1)
+    wrong = perfect + torch.from_numpy(0.2 * rng.standard_normal(perfect.shape))
+    moved = corrector.data_step(wrong, state, noise_level=0.01).x_us
+    gap_before = float((wrong - perfect).abs().mean())
+    gap_after = float((moved - perfect).abs().mean())
+    assert 0.05 * gap_before < gap_after < 0.9 * gap_before  # output depends on the prior
+    # early (large noise level) the estimate is returned almost unchanged
+    early = corrector.data_step(wrong, state, noise_level=100.0).x_us
+    assert float((early - wrong).abs().max()) < 1e-3
+    # luminance mapping is the inverse pair
+    np.testing.assert_allclose(unit_from_luma(luma_from_unit(np.array([0.0, 0.3, 1.0]))),
+                               [0.0, 0.3, 1.0])
+
+
+def test_ddfm_palm_on_the_phantom_changes_with_the_prior(tiny_path, tmp_path):
+    from engine.pairing import pair_scans
+    from engine.phantom import make_phantom_pair
+
+    phantom = make_phantom_pair(seed=0, size=48, d=4)
+    pair = pair_scans(phantom.mri, phantom.us)
+    params = DdfmPalmParams(steps=4, weights_file=str(tiny_path), despeckle=False)
+    result = run("ddfm-palm", pair, params)
+    assert result.fused.shape == pair.us_shape == (48, 48)
+    assert np.isfinite(result.fused).all()
+    # another prior (same architecture, perturbed weights) gives another image
+    tiny = torch.load(tiny_path, weights_only=True)
+    gen = torch.Generator().manual_seed(5)
+    tiny["state_dict"] = {k: v + 0.05 * torch.randn(v.shape, generator=gen)
+                          for k, v in tiny["state_dict"].items()}
+    other_path = tmp_path / "other_prior.pt"
+    torch.save({"config": tiny["config"], "state_dict": tiny["state_dict"]}, other_path)
+    other = run("ddfm-palm", pair, DdfmPalmParams(steps=4, weights_file=str(other_path),
+                                                   despeckle=False))
+    assert np.abs(other.fused - result.fused).mean() > 1e-3
