@@ -1,0 +1,193 @@
+"""Fusion off the UI thread: a QObject worker moved to a QThread, one run at a time.
+
+The worker calls :func:`engine.methods.run` with a progress callback that only emits a Qt signal
+(queued to the UI thread) and a :class:`~engine.progress.CancelToken`. The engine checks the token
+at every iteration (``ProgressReporter.step``), so Cancel takes effect within one iteration.
+Metrics are computed on the worker thread too, so that the UI thread only displays.
+A second :meth:`FusionRunner.start` while one runs is refused (returns False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from engine.errors import EndoFuseError, FusionCancelled
+from engine.fusion import FusionInput
+from engine.progress import CancelToken, ProgressEvent
+
+from .results import ResultMetrics, compute_metrics
+
+OUT_OF_MEMORY = (
+    "The computer ran out of memory during the fusion; close other programs or crop the scans "
+    "to the region of interest and try again."
+)
+
+
+@dataclass(frozen=True)
+class FusionJob:
+    """Everything one run needs: method id, parameter dataclass (seeded methods carry their
+    seed there) and input."""
+
+    method: str
+    params: Any
+    fusion_input: FusionInput
+
+
+@dataclass(frozen=True)
+class FusionOutcome:
+    """A finished run: the engine result and its metrics."""
+
+    result: Any
+    metrics: ResultMetrics
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, EndoFuseError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return OUT_OF_MEMORY
+    return (
+        f"The fusion stopped on an unexpected error ({type(exc).__name__}: {exc}); "
+        "try the default parameters, and report the problem if it persists."
+    )
+
+
+class FusionWorker(QObject):
+    """Runs one :class:`FusionJob` when its ``run`` slot is called (on the worker thread)."""
+
+    progress = Signal(object)  # ProgressEvent
+    finished = Signal(object)  # FusionOutcome
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, job: FusionJob, cancel: CancelToken) -> None:
+        super().__init__()
+        self._job = job
+        self._cancel = cancel
+
+    def _report(self, event: ProgressEvent) -> None:
+        self.progress.emit(event)
+
+    @Slot()
+    def run(self) -> None:
+        job = self._job
+        try:
+            from engine import methods
+
+            result = methods.run(
+                job.method, job.fusion_input, job.params, progress=self._report, cancel=self._cancel
+            )
+            self._cancel_point()
+            try:
+                metrics = compute_metrics(job.fusion_input, result.fused)
+            except EndoFuseError as exc:
+                metrics = ResultMetrics(error=str(exc))
+            self.finished.emit(FusionOutcome(result, metrics))
+        except FusionCancelled:
+            self.cancelled.emit()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a sentence
+            self.failed.emit(_describe_failure(exc))
+        finally:
+            self.done.emit()
+
+    def _cancel_point(self) -> None:
+        if self._cancel.is_cancelled():
+            raise FusionCancelled("Fusion cancelled by the user.")
+
+
+class FusionRunner(QObject):
+    """Owns the worker thread of the running fusion; UI-thread object."""
+
+    started = Signal(object)  # FusionJob
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: FusionWorker | None = None
+        self._cancel: CancelToken | None = None
+        self._job: FusionJob | None = None
+        self._ending: tuple[Signal, tuple] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def job(self) -> FusionJob | None:
+        return self._job
+
+    def start(self, job: FusionJob) -> bool:
+        """Start ``job`` on a new thread; False (and nothing started) while another one runs."""
+        if self.busy:
+            return False
+        self._cancel = CancelToken()
+        self._job = job
+        thread = QThread()
+        thread.setObjectName(f"fusion-{job.method}")
+        worker = FusionWorker(job, self._cancel)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self.progress)
+        worker.finished.connect(self._on_outcome)
+        worker.failed.connect(self._on_failure)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        thread.start()
+        self.busy_changed.emit(True)
+        self.started.emit(job)
+        return True
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel and wait for the thread (used when the window closes)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self.cancel()
+        thread.quit()
+        thread.wait(timeout_ms)
+        self._on_thread_finished()
+
+    # The worker's terminal signal is held until its thread has ended, so that listeners of
+    # finished/failed/cancelled find the runner idle (and may start the next run at once).
+    @Slot(object)
+    def _on_outcome(self, outcome: FusionOutcome) -> None:
+        self._ending = (self.finished, (outcome,))
+
+    @Slot(str)
+    def _on_failure(self, message: str) -> None:
+        self._ending = (self.failed, (message,))
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._ending = (self.cancelled, ())
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return
+        self._thread.wait()
+        self._thread.deleteLater()
+        if self._worker is not None:
+            self._worker.deleteLater()
+        self._thread = self._worker = self._cancel = None
+        self._job = None
+        ending, self._ending = self._ending, None
+        self.busy_changed.emit(False)
+        if ending is not None:
+            signal, args = ending
+            signal.emit(*args)
