@@ -98,12 +98,12 @@ def wrapped_sobel(levels: np.ndarray) -> np.ndarray:
     scipy's default Sobel differentiates along the last axis (I[r, c+1] - I[r, c-1]) and smooths
     with [1, 2, 1] along the rows, with 'reflect' (half-sample symmetric) borders. On uint8 input
     scipy writes the response into a uint8 array, which on x86-64 wraps it modulo 256 (-3 -> 253).
-    Here the integer response is computed exactly and wrapped with ``np.mod``, so the result does
-    not depend on the platform's float-to-uint8 conversion.
+    Here scipy computes the response into int32, where it is exact, and it is wrapped with
+    ``np.mod``, so the result does not depend on the platform's float-to-uint8 conversion.
     """
-    p = np.pad(np.asarray(levels, dtype=np.int32), 1, mode="symmetric")
-    diff = p[:, 2:] - p[:, :-2]
-    response = diff[:-2, :] + 2 * diff[1:-1, :] + diff[2:, :]
+    from scipy.ndimage import sobel
+
+    response = sobel(np.asarray(levels, dtype=np.int32))
     return np.mod(response, 256).astype(np.float64)
 
 
