@@ -243,6 +243,19 @@ def test_anonymised_with_dates_removed_and_references_kept(case, tmp_path):
     assert dciodvfy_errors(out) == []
 
 
+def test_malformed_source_dates_are_dropped_not_copied(case, tmp_path):
+    ds = pydicom.dcmread(case.us_path)
+    with pytest.warns(UserWarning, match="Invalid value"):
+        ds.StudyDate, ds.StudyTime, ds.PatientBirthDate = "2024", "25:00", "19801340"
+    ds.save_as(tmp_path / "us.dcm")
+    out = export_derived_dicom(case.result, case.mri, read_dicom(tmp_path / "us.dcm"),
+                               tmp_path / "fused.dcm")
+    exported = pydicom.dcmread(out)
+    assert not exported.StudyDate and not exported.StudyTime and not exported.PatientBirthDate
+    assert exported.PatientID == ds.PatientID
+    assert dciodvfy_errors(out) == []
+
+
 # ---------------------------------------------------------------------- non-DICOM sources
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,16 +220,36 @@ def _identity(mri: Scan, us: Scan) -> _Identity:
     return _Identity(
         patient_name=info.patient_name,
         patient_id=info.patient_id,
-        patient_birth_date=info.patient_birth_date,
+        patient_birth_date=_valid_date(info.patient_birth_date),
         patient_sex=info.patient_sex if info.patient_sex in ("M", "F", "O") else None,
         study_instance_uid=info.study_instance_uid,
         study_id=info.study_id,
-        study_date=info.study_date,
-        study_time=info.study_time,
+        study_date=_valid_date(info.study_date),
+        study_time=_valid_time(info.study_time),
         study_description=info.study_description,
         accession_number=info.accession_number,
         referring_physician_name=info.referring_physician_name,
     )
+
+
+def _valid_date(value: str | None) -> str | None:
+    """A DICOM date YYYYMMDD, or None for anything else (a malformed source value is dropped)."""
+    if value is None or not re.fullmatch(r"\d{8}", value.strip()):
+        return None
+    try:
+        dt.datetime.strptime(value.strip(), "%Y%m%d")
+    except ValueError:
+        return None
+    return value.strip()
+
+
+def _valid_time(value: str | None) -> str | None:
+    """A DICOM time HH[MM[SS[.FFFFFF]]], or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    pattern = r"([01]\d|2[0-3])([0-5]\d([0-5]\d(\.\d{1,6})?)?)?"
+    return value if re.fullmatch(pattern, value) else None
 
 
 def shift_date(value: str | None, days: int | None) -> str | None:
@@ -342,10 +363,16 @@ def build_derived_dataset(
     now = dt.datetime.now()
     shift = options.date_shift_days if options.anonymise else 0
 
-    with warnings.catch_warnings():
-        # highdicom warns about single-component person names copied from the sources
-        warnings.simplefilter("ignore", UserWarning)
-        image = _sc_image(q, identity, options, us)
+    try:
+        with warnings.catch_warnings():
+            # highdicom warns about single-component person names copied from the sources
+            warnings.simplefilter("ignore", UserWarning)
+            image = _sc_image(q, identity, options, us)
+    except (ValueError, TypeError) as exc:
+        raise DicomExportError(
+            f"The DICOM image could not be built from the source identity ({exc}); export with "
+            "anonymisation or as PNG/TIFF instead."
+        ) from exc
     orientation = us.dataset.get("PatientOrientation") if us.dataset is not None else None
     image.PatientOrientation = list(orientation) if orientation and len(orientation) == 2 else ""
     laterality = us.dataset.get("Laterality") if us.dataset is not None else None
