@@ -85,19 +85,21 @@ def compute(args) -> dict:
 
 def format_table(result: dict) -> str:
     """The result as aligned text: one block per set, key, label, value and reading direction."""
-    from ..metrics import REFERENCE, SEED_COMPATIBLE, STANDARD
+    from ..metrics import REFERENCE, SEED_COMPATIBLE, SET_TITLES, STANDARD
 
     names = {key: Path(path).name for key, path in result["inputs"].items() if key != "range"}
     blocks = [
         (
-            f"Standard fusion metrics (A = {names['a']}, B = {names['b']}, F = {names['fused']})",
+            f"{SET_TITLES['standard']} (A = {names['a']}, B = {names['b']}, F = {names['fused']})",
             STANDARD,
             result["standard"],
         ),
-        ("Seed-compatible metrics (legacy proxy set)", SEED_COMPATIBLE, result["seed_compatible"]),
+        (SET_TITLES["seed_compatible"], SEED_COMPATIBLE, result["seed_compatible"]),
     ]
     if "reference" in result:
-        blocks.append((f"Ground truth ({names['clean']})", REFERENCE, result["reference"]))
+        blocks.append(
+            (f"{SET_TITLES['reference']} ({names['clean']})", REFERENCE, result["reference"])
+        )
     lines = []
     for title, infos, values in blocks:
         lines.append(title)

@@ -139,6 +139,13 @@ REFERENCE: tuple[MetricInfo, ...] = (
     ),
 )
 
+#: heading of each set in tables and in the viewer
+SET_TITLES: dict[str, str] = {
+    "standard": "Standard fusion metrics",
+    "seed_compatible": "Seed-compatible metrics (legacy proxy set)",
+    "reference": "Ground truth",
+}
+
 SETS: dict[str, tuple[MetricInfo, ...]] = {
     "standard": STANDARD,
     "seed_compatible": SEED_COMPATIBLE,
