@@ -251,3 +251,5 @@ def test_non_dicom_file_is_refused_before_connecting(tmp_path):
     text.write_text("not dicom")
     with pytest.raises(PacsError, match="not a DICOM file"):
         send_files([text], PacsAddress("PACS", LOOPBACK, 1), timeout_s=1)
+    with pytest.raises(PacsError, match="does not exist"):
+        send_files([tmp_path / "missing.dcm"], PacsAddress("PACS", LOOPBACK, 1), timeout_s=1)

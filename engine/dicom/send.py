@@ -169,6 +169,8 @@ def send_files(
         address = parse_pacs_address(address)
     datasets = []
     for path in map(Path, paths):
+        if not path.is_file():
+            raise PacsError(f"The file {path} does not exist.")
         try:
             ds = pydicom.dcmread(path)
             sop_class, sop_instance = str(ds.SOPClassUID), str(ds.SOPInstanceUID)
