@@ -342,8 +342,8 @@ def read_dicom_file(path: str | Path, frame: int | None = None) -> Scan:
     frames = _check_image_header(ds, path.name)
     index = _choose_frame(frames, frame, path.name)
     array = _decode_frame(ds, index, frames, path.name)
-    if array.ndim == 4 or (array.ndim == 3 and frames > 1 and array.shape[0] == frames):
-        array = array[index]  # a decoder that ignored the frame index
+    if array.ndim == 4:  # a decoder that returned every colour frame despite the index
+        array = array[index]
     pixels, conversion = _to_luminance(ds, array, path.name)
     pixels = validate_pixels(pixels, f"image in {path.name}")
     info = _scan_info(ds, frames, index, conversion)
