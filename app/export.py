@@ -81,10 +81,18 @@ def export_view_png(widget: QWidget, path: str | Path, provenance: dict[str, str
     return path
 
 
-def copy_view_to_clipboard(widget: QWidget, provenance: dict[str, str]) -> QMimeData:
+def copy_view_to_clipboard(widget: QWidget, provenance: dict[str, str]) -> None:
     """Put the view on the clipboard as an image, with the provenance as the text part."""
     data = QMimeData()
     data.setImageData(grab_view(widget))
     data.setText(json.dumps(provenance, sort_keys=True))
     QGuiApplication.clipboard().setMimeData(data)
-    return data
+
+
+def release_clipboard() -> None:
+    """On the display-less platforms (offscreen, minimal) an image left on the clipboard crashes
+    the process when the application is destroyed; clear it there. Real desktops keep it."""
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        clipboard = QGuiApplication.clipboard()
+        if clipboard.mimeData() is not None and clipboard.mimeData().hasImage():
+            clipboard.clear()

@@ -26,6 +26,7 @@ from .window_level import WindowLevel, preset_window
 TEXT_COLOUR = QColor(235, 235, 235)
 TITLE_COLOUR = QColor(255, 214, 102)
 SHADOW_COLOUR = QColor(0, 0, 0, 220)
+PLATE_COLOUR = QColor(0, 0, 0, 150)
 CROSSHAIR_PEN = (255, 210, 0, 120)
 
 
@@ -114,8 +115,15 @@ class PaneOverlay(QWidget):
         self.title_font.setPixelSize(13)
 
     def _text(self, painter: QPainter, x: float, y: float, text: str, colour: QColor) -> None:
-        painter.setPen(SHADOW_COLOUR)
-        painter.drawText(QPointF(x + 1, y + 1), text)
+        """Text on a translucent dark plate, readable over bright tissue too."""
+        metrics = QFontMetrics(painter.font())
+        plate = QRectF(
+            x - 3,
+            y - metrics.ascent() - 1,
+            metrics.horizontalAdvance(text) + 6,
+            metrics.height() + 2,
+        )
+        painter.fillRect(plate, PLATE_COLOUR)
         painter.setPen(colour)
         painter.drawText(QPointF(x, y), text)
 

@@ -4,8 +4,8 @@ The group holds one view state: the centre ``c`` of the visible field (data unit
 and the scale ``u`` (data units per screen pixel). A view of ``w x h`` screen pixels then shows
 ``[c_x - u w / 2, c_x + u w / 2] x [c_y - u h / 2, c_y + u h / 2]``, so panes of different sizes
 share the same zoom centre and magnification. Because every pane draws in US-pixel units (the
-MRI with
-d-unit pixels, see :mod:`app.image_pane`), the same state fits the MRI and the US alike.
+MRI with d-unit
+pixels, see :mod:`app.image_pane`), the same state fits the MRI and the US alike.
 
 A user change in one view (wheel, drag) updates the state and is pushed to the others; a view
 that merely changed size pulls the state instead, so showing a hidden pane never moves the rest.

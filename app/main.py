@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from . import APPLICATION, ORGANISATION
+    from app import APPLICATION, ORGANISATION
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setStyle("Fusion")
     app.setStyleSheet(load_style_sheet())
 
-    from .main_window import MainWindow
+    from app.main_window import MainWindow
 
     # automation runs neither use nor overwrite the user's saved layout
     window = MainWindow(restore_layout=not args.quit)

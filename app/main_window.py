@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1440, 860)
         self._update_enabled()
+        QTimer.singleShot(0, self.runner.warm_up)
 
     # ===== construction ==========================================================================
     def _build_panes(self) -> None:
@@ -789,6 +790,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the worker and release the pyqtgraph views (idempotent)."""
         self.runner.shutdown()
+        export.release_clipboard()
         if getattr(self, "_disposed", False):
             return
         self._disposed = True

@@ -1,0 +1,336 @@
+"""The viewer end to end (offscreen): loading, drops, fusion on the worker thread, cancel,
+responsiveness, linked panes, metrics, export, and the automation command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from engine.phantom import make_phantom_pair  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FUSION_TIMEOUT_MS = 300_000
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path):
+    """Any QSettings the viewer opens by default lands in a temporary folder."""
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(win)
+    win.resize(1300, 820)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture(scope="module")
+def phantom_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phantom")
+    pair = make_phantom_pair(seed=0, size=120, d=6)
+    mri, us = folder / "mri.npy", folder / "us.npy"
+    np.save(mri, pair.mri.pixels)
+    np.save(us, pair.us.pixels)
+    return mri, us
+
+
+def _drop(widget, paths):
+    """What a file manager does: drag-enter (which must be accepted), then drop; returns
+    whether the drop was accepted."""
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPointF(widget.width() // 2, widget.height() // 2)
+    args = (
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    enter = QDragEnterEvent(centre, *args)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(centre, *args)
+    QApplication.sendEvent(widget, drop)
+    return bool(drop.isAccepted())
+
+
+def _quick_palm(window, iterations=3):
+    window.method_choice.setCurrentText("palm")
+    window.param_panel.editors["iterations"].setValue(iterations)
+
+
+def _fuse(qtbot, window):
+    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
+        assert window.fuse("palm")
+    return blocker.args[0]
+
+
+# ----- loading ---------------------------------------------------------------------------------
+def test_load_via_api_pairs_and_remembers(window, phantom_files):
+    mri, us = phantom_files
+    assert window.open_mri(mri) and window.open_us(us)
+    assert window.fusion_input is not None and window.fusion_input.d == 6
+    assert window.mri_pane.content.cell == 6
+    assert window.mri_pane.content.data_rect == window.us_pane.content.data_rect
+    assert window.fuse_button.isEnabled()
+    roles = [role for role, _ in window.recent_files()]
+    assert roles == ["us", "mri"]
+    assert window.recent_menu.actions()[0].text() == "US: us.npy"
+
+
+def test_load_via_drops_on_panes(window, phantom_files):
+    mri, us = phantom_files
+    assert _drop(window.mri_pane, [mri])
+    _drop(window.us_pane, [us])
+    assert window.mri.shape == (20, 20) and window.us.shape == (120, 120)
+    assert window.fusion_input.d == 6
+    window.mri = window.us = None
+    _drop(window.fused_pane, [us, mri])  # two files anywhere: the smaller one is the MRI
+    assert window.mri.shape == (20, 20) and window.us.shape == (120, 120)
+
+
+def test_errors_show_one_sentence_and_keep_what_is_loaded(window, phantom_files, tmp_path):
+    mri, us = phantom_files
+    window.open_mri(mri)
+    window.open_us(us)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    _drop(window.us_pane, [broken])
+    assert "broken.png" in window.last_error
+    assert window._error_box is not None and window._error_box.isVisible()
+    assert window._error_box.text() == window.last_error
+    assert window.us.shape == (120, 120) and window.fusion_input is not None
+
+    odd = tmp_path / "odd.npy"
+    np.save(odd, np.random.default_rng(0).random((121, 120)))
+    window.open_us(odd)
+    assert "whole multiple" in window.last_error
+    assert window.us.shape == (121, 120) and window.mri.shape == (20, 20)
+    assert window.fusion_input is None and not window.fuse_button.isEnabled()
+
+
+# ----- fusion ----------------------------------------------------------------------------------
+def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, window):
+    assert window.open_demo()
+    _quick_palm(window)
+    events = []
+    window.runner.progress.connect(events.append)
+    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
+        assert window.fuse("palm")
+        assert window.runner.busy and not window.fuse_button.isEnabled()
+        assert window.fuse("palm") is False
+        assert "already running" in window.progress_label.text()
+    record = blocker.args[0]
+    assert record.method == "palm" and record.result.params.iterations == 3
+    assert [e.step for e in events if e.step > 0] == [1, 2, 3]
+    assert not window.runner.busy and window.fuse_button.isEnabled()
+    assert window.results_panel.records == [record]
+    assert "iterations = 3" in window.results_panel.list.item(0).toolTip()
+    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.fused)
+    assert window.fused_pane.overlay.title == "Fused: #1 palm"
+
+    shown = window.metrics_panel.shown_values()
+    for key in (
+        "Standard/EN",
+        "Standard/Qabf",
+        "Seed-compatible set/QABF_proxy",
+        "Against ground truth/PSNR",
+    ):
+        assert key in shown, shown
+    assert float(shown["Standard/EN"]) == pytest.approx(record.metrics.standard["EN"], rel=1e-3)
+    assert window.metrics_panel.bars.opts["height"].size == 1
+    assert "#1 palm" in [
+        window.compare.a_choice.itemText(i) for i in range(window.compare.a_choice.count())
+    ]
+
+
+def test_cancel_mid_run(qtbot, window):
+    assert window.open_demo()
+    _quick_palm(window, iterations=40)
+    steps = []
+    window.runner.progress.connect(lambda e: steps.append(e.step))
+    with qtbot.waitSignal(
+        window.runner.progress, timeout=FUSION_TIMEOUT_MS, check_params_cb=lambda e: e.step >= 1
+    ):
+        assert window.fuse("palm")
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(window.fusion_cancelled, timeout=60_000):
+        window.cancel_button.click()
+    print(f"cancel took effect after {time.perf_counter() - t0:.2f} s")
+    assert max(steps) < 40
+    assert window.results_panel.records == []
+    assert not window.runner.busy and window.progress_label.text() == "Cancelled"
+
+
+def test_ui_thread_never_stalls_during_fusion(qtbot, window):
+    """Responsiveness contract: the longest gap between 10 ms heartbeats stays <= 100 ms."""
+    assert window.open_demo()
+    _quick_palm(window, iterations=4)
+    qtbot.waitUntil(lambda: window.runner.warmed_up, timeout=120_000)
+    gaps, last, marks = [], [None], []
+    t0 = time.perf_counter()
+
+    def beat():
+        now = time.perf_counter()
+        if last[0] is not None:
+            gaps.append((now - last[0], round(last[0] - t0, 3)))
+        last[0] = now
+
+    window.runner.progress.connect(
+        lambda e: marks.append((e.step, round(time.perf_counter() - t0, 3)))
+    )
+    heartbeat = QTimer()
+    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+    heartbeat.timeout.connect(beat)
+    heartbeat.start(10)
+    _fuse(qtbot, window)
+    heartbeat.stop()
+    longest, at = max(gaps)
+    print(
+        f"{len(gaps)} heartbeats, longest UI-thread stall {1000 * longest:.1f} ms at {at} s; "
+        f"progress (step, s): {marks}; finished at {time.perf_counter() - t0:.3f} s"
+    )
+    assert longest <= 0.100
+
+
+# ----- panes -----------------------------------------------------------------------------------
+def _state(pane):
+    rect = pane.view_box.viewRect()
+    return rect.center().x(), rect.center().y(), rect.width() / pane.view_box.width()
+
+
+def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
+    assert window.open_demo()
+    qtbot.waitUntil(lambda: window.link.scale is not None)
+    window.mri_pane.view_box.scaleBy((0.5, 0.5), center=QPointF(150, 200))
+    for pane in (window.us_pane, window.fused_pane):
+        assert _state(pane)[:2] == pytest.approx(_state(window.mri_pane)[:2], abs=1e-6)
+    assert _state(window.us_pane)[2] == pytest.approx(_state(window.mri_pane)[2], rel=1e-9)
+    window.us_pane.view_box.translateBy(x=25, y=0)
+    assert _state(window.mri_pane) == pytest.approx(_state(window.us_pane), rel=1e-9)
+
+    window.us_pane.cursor_moved.emit(130.5, 61.2)
+    assert window.mri_pane._vline.isVisible() and window.mri_pane._vline.value() == 130.5
+    mri_value = window.mri.pixels[61 // 6, 130 // 6]
+    assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value:.4g}"]
+    assert "Ultrasound: (130, 61)" in window.readout.text()
+
+    window.active_pane = window.us_pane
+    window.apply_preset(3)
+    assert window.us_pane.window.levels == pytest.approx(
+        (window.us.pixels.min(), window.us.pixels.max())
+    )
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert _state(window.us_pane)[:2] == pytest.approx((300, 300), abs=1e-6)
+    assert window.us_pane.overlay.scale_bar is not None  # the phantom knows its spacing
+
+
+# ----- export ----------------------------------------------------------------------------------
+def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
+    assert window.open_demo()
+    _quick_palm(window, iterations=2)
+    record = _fuse(qtbot, window)
+
+    npy = window.export_fused(tmp_path / "fused.npy")
+    np.testing.assert_array_equal(np.load(npy), record.result.fused)
+    assert json.loads(Path(str(npy) + ".json").read_text())["method"] == "palm"
+    from PIL import Image
+
+    png = window.export_fused(tmp_path / "fused.png")
+    with Image.open(png) as image:
+        assert image.size == (600, 600) and image.text["method"] == "palm"
+        assert json.loads(image.text["parameters"])["iterations"] == 2
+    tif = window.export_fused(tmp_path / "fused.tif")
+    assert tif.exists() and tif.stat().st_size > 600 * 600 * 4
+
+    dcm = window.export_fused(tmp_path / "fused.dcm")
+    assert dcm is not None, window.last_error
+    import pydicom
+
+    ds = pydicom.dcmread(dcm)
+    assert (ds.Rows, ds.Columns) == (600, 600)
+
+    view = window.export_view(tmp_path / "view.png")
+    with Image.open(view) as image:
+        assert image.text["method"] == "palm" and image.size[0] > 600
+    data = QApplication.clipboard().mimeData()
+    window.copy_view()
+    data = QApplication.clipboard().mimeData()
+    assert data.hasImage() and json.loads(data.text())["result"] == "#1 palm"
+
+
+# ----- the command line --------------------------------------------------------------------
+def _env(tmp_path, **extra):
+    env = dict(os.environ)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(name, None)
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), **extra)
+    return env
+
+
+@pytest.mark.slow
+def test_viewer_automation_exits_cleanly(tmp_path):
+    shot = tmp_path / "out.png"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.main",
+            "--demo",
+            "--fuse",
+            "palm",
+            "--screenshot",
+            str(shot),
+            "--quit",
+        ],
+        cwd=ROOT,
+        env=_env(tmp_path, QT_QPA_PLATFORM="offscreen"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1440, 860)
+
+
+@pytest.mark.slow
+def test_no_display_runs_the_headless_demo(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, app.main; sys.exit(app.main.main(['--demo']))"],
+        cwd=tmp_path,
+        env=_env(tmp_path, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0].startswith("No display found")
+    assert any((tmp_path / "out" / "demo").iterdir())
