@@ -112,3 +112,12 @@ def test_strict_loading_round_trip_and_errors(tiny, tmp_path):
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="garbage.pt"):
         load_adm_weights(ADMUNet(**tiny["config"]), garbage)
+
+
+def test_chunked_attention_gives_the_same_output(tiny, tiny_model, monkeypatch):
+    import engine.diffusion.unet as unet
+
+    monkeypatch.setattr(unet, "ATTENTION_CHUNK_BYTES", 2 * 2 * 256 * 4 * 7)  # 7 queries a chunk
+    with torch.no_grad():
+        out = tiny_model(tiny["x"], tiny["t"])
+    torch.testing.assert_close(out, tiny["out"], atol=5e-5, rtol=1e-5)

@@ -1,0 +1,2 @@
+"""Diffusion prior: the ADM UNet (``unet``), respaced schedules (``schedule``) and the DDIM/DDFM
+sampler with a pluggable fusion correction (``sampler``)."""

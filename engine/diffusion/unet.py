@@ -26,6 +26,9 @@ from torch.nn import functional as F
 
 from ..errors import WeightsError
 
+#: largest attention-weight block held at once (queries are processed in chunks beyond it)
+ATTENTION_CHUNK_BYTES = 1 << 28
+
 #: channel multipliers the reference picks when ``channel_mult`` is empty
 DEFAULT_CHANNEL_MULT = {
     512: (0.5, 1, 1, 2, 2, 4, 4),
@@ -144,6 +147,7 @@ class AttentionBlock(nn.Module):
     ``qkv`` is a 1x1 Conv1d to 3C channels. Legacy order (the public checkpoints): head h owns the
     channel slice [3 ch h, 3 ch (h+1)) laid out as [q, k, v]; new order: chunk into q, k, v first.
         w = softmax_s((q s)^T (k s)),  s = ch^(-1/4);  a = v w^T;  out = x + proj_out(a)
+    evaluated over chunks of queries so that w never needs more than ATTENTION_CHUNK_BYTES.
     """
 
     def __init__(
@@ -172,10 +176,17 @@ class AttentionBlock(nn.Module):
         else:
             q, k, v = qkv.reshape(b * heads, 3 * ch, length).split(ch, dim=1)
         scale = 1.0 / math.sqrt(math.sqrt(ch))
-        weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
-        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
-        a = torch.einsum("bts,bcs->bct", weight, v).reshape(b, c, length)
-        return (x_flat + self.proj_out(a)).reshape(b, c, *spatial)
+        q, k = q * scale, k * scale
+        # queries in chunks so that no more than ATTENTION_CHUNK_BYTES of weights exist at once
+        # (the tiny configuration attends at 1/2 resolution: 64 GB for 600x600 in one piece)
+        rows = max(1, ATTENTION_CHUNK_BYTES // (q.shape[0] * length * 4))
+        chunks = []
+        for start in range(0, length, rows):
+            weight = torch.einsum("bct,bcs->bts", q[..., start : start + rows], k)
+            weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+            chunks.append(torch.einsum("bts,bcs->bct", weight, v))
+        a = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=-1)
+        return (x_flat + self.proj_out(a.reshape(b, c, length))).reshape(b, c, *spatial)
 
 
 def _parse_ints(text: str | tuple | list) -> tuple:
