@@ -44,7 +44,7 @@ the DDFM-PALM sampler.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ from .errors import NumericalError, ParameterError
 from .operators import (
     CircularBlur,
     Decimation,
+    MONOMIALS,
     PolynomialLink,
     difference_spectrum,
     gradient_magnitude,
@@ -218,8 +219,18 @@ def _from_column_major(vector: torch.Tensor, shape: tuple[int, int]) -> torch.Te
     return vector.reshape(shape[1], shape[0]).t().contiguous()
 
 
+#: the cancel hook is called every this many descent steps
+CANCEL_CHECK_EVERY = 10
+
+CancelCheck = Callable[[], None]
+
+
 def us_descent_reference(
-    x1: torch.Tensor, x2_prev: torch.Tensor, problem: PalmProblem, prior: PriorPull | None = None
+    x1: torch.Tensor,
+    x2_prev: torch.Tensor,
+    problem: PalmProblem,
+    prior: PriorPull | None = None,
+    check_cancel: CancelCheck | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Reference US update on the column-major vector; returns (x2, steps taken).
 
@@ -248,6 +259,8 @@ def us_descent_reference(
     delta, work = torch.empty_like(x), torch.empty_like(x)
     steps = 0
     while steps < p.inner_iterations:
+        if check_cancel is not None and steps % CANCEL_CHECK_EVERY == 0:
+            check_cancel()
         torch.sub(y, x, out=work).exp_()
         torch.add(b, work, alpha=alpha * p.tau2, out=delta)
         delta.add_(x, alpha=-a0)
@@ -263,7 +276,11 @@ def us_descent_reference(
 
 
 def us_descent_corrected(
-    x1: torch.Tensor, x2_prev: torch.Tensor, problem: PalmProblem, prior: PriorPull | None = None
+    x1: torch.Tensor,
+    x2_prev: torch.Tensor,
+    problem: PalmProblem,
+    prior: PriorPull | None = None,
+    check_cancel: CancelCheck | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Corrected US update on the 2-D image, gradient norm updated every step."""
     p = problem.params
@@ -273,6 +290,8 @@ def us_descent_corrected(
     x = y + EPSILON if prior is None else prior.anchor.clone()
     steps = 0
     while steps < p.inner_iterations:
+        if check_cancel is not None and steps % CANCEL_CHECK_EVERY == 0:
+            check_cancel()
         grad = (
             p.tau2 * (p.gamma - torch.exp(y - x))
             + p.tau3 * neumann_laplacian(x)
@@ -291,12 +310,19 @@ def us_descent_corrected(
 
 
 def palm_step(
-    state: PalmState, problem: PalmProblem, prior: PriorPull | None = None
+    state: PalmState,
+    problem: PalmProblem,
+    prior: PriorPull | None = None,
+    check_cancel: CancelCheck | None = None,
 ) -> PalmState:
-    """One outer PALM iteration: x1 from (x1, x2), then x2 by the descent from (new x1, x2)."""
+    """One outer PALM iteration: x1 from (x1, x2), then x2 by the descent from (new x1, x2).
+
+    ``check_cancel`` (e.g. :meth:`ProgressReporter.check_cancel`) is called inside the descent
+    so that a cancel takes effect within a fraction of an iteration.
+    """
     x1 = mri_update(state, problem)
     descent = us_descent_reference if problem.params.variant == "reference" else us_descent_corrected
-    x2, steps = descent(x1, state.x_us, problem, prior)
+    x2, steps = descent(x1, state.x_us, problem, prior, check_cancel)
     if not bool(torch.isfinite(x2).all()) or not bool(torch.isfinite(x1).all()):
         raise NumericalError(
             "PALM diverged (non-finite values); lower the step or the tau weights."
@@ -330,7 +356,7 @@ def palm_fuse(
     state = initial_state(problem)
     reporter.check_cancel()
     for i in range(params.iterations):
-        state = palm_step(state, problem)
+        state = palm_step(state, problem, check_cancel=reporter.check_cancel)
         if on_iteration is not None:
             on_iteration(state)
         reporter.step(i + 1, params.iterations, f"PALM iteration {i + 1}/{params.iterations}")
@@ -369,5 +395,20 @@ def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
     return matlab_pinv_solve(design, us.T.ravel())
 
 
-def with_params(params: PalmParams, **changes) -> PalmParams:
-    return replace(params, **changes)
+#: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
+LINK_DEGREES = np.array([p + q for p, q in MONOMIALS])
+
+
+def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
+    """Signed link coefficients on the scale of the images themselves.
+
+    :func:`estimate_link` fits ``us / n_u ~ sum_k c_k m_k(x / n_m)`` (n: spectral norms). The
+    monomial m_k has total degree deg_k, so on the images as given (the max-normalised images
+    the fusion works on) the same fit reads ``c'_k = n_u c_k / n_m^deg_k``. The reference instead
+    applies |c| of the spectral-norm fit to max-normalised images, which puts the link at the
+    wrong scale (of order 1e3 to 1e4 for images in [0, 1]) and can make the descent diverge.
+    """
+    mri = np.asarray(mri_lowres, dtype=np.float64)
+    us = np.asarray(us, dtype=np.float64)
+    n_m, n_u = np.linalg.norm(mri, 2), np.linalg.norm(us, 2)
+    return n_u * estimate_link(mri, us, d) / n_m**LINK_DEGREES

@@ -205,11 +205,11 @@ def test_user_prior_file_must_describe_itself(tmp_path, tiny_path):
 
 
 def _palm_corrector(pair, prior_weight=1.0):
-    from engine.methods.ddfm import link_on_unit_scale
+    from engine.palm import link_on_image_scale
     from engine.palm import make_problem
 
     params = DdfmPalmParams()
-    c = link_on_unit_scale(pair.y_m, pair.y_u, pair.d)
+    c = link_on_image_scale(pair.y_m, pair.y_u, pair.d)
     problem = make_problem(pair.y_m, pair.y_u, c, params.palm_params(pair.d))
     return PalmCorrector(problem, prior_weight, params.palm_iterations)
 

@@ -114,28 +114,6 @@ def pad_to_multiple(image: np.ndarray, stride: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- PALM corrector
 
-#: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4; see operators)
-LINK_DEGREES = np.array([0, 1, 2, 3, 4, 1, 2, 3, 4, 2, 3, 4, 3, 4, 4])
-
-
-def link_on_unit_scale(y_m: np.ndarray, y_u: np.ndarray, d: int) -> np.ndarray:
-    """The signed c of :func:`engine.palm.estimate_link`, rescaled to the max-normalised images.
-
-    ``estimate_link`` fits ``y_u / n_u ~ sum_k c_k m_k(x / n_m)`` (n = spectral norms); the
-    monomial m_k has total degree deg_k, so on the images themselves the link is
-    ``c'_k = n_u c_k / n_m^deg_k``. The data step needs that scale and the signs (plain PALM
-    uses |c| with a tiny link weight): with the raw |c| the link of an image in [0, 1] is of
-    order 1e3 to 1e4 and the descent diverges.
-    """
-    from ..palm import estimate_link
-
-    n_m = float(np.linalg.norm(np.asarray(y_m, dtype=np.float64), 2))
-    n_u = float(np.linalg.norm(np.asarray(y_u, dtype=np.float64), 2))
-    c = estimate_link(y_m, y_u, d)
-    return n_u * c / n_m**LINK_DEGREES
-
-
-
 @dataclass(frozen=True)
 class PalmCorrector:
     """DDFM-PALM data step on the luminance (:class:`engine.diffusion.sampler.Corrector`).
@@ -317,7 +295,9 @@ class DdfmPalmMethod(FusionMethod):
                 weights.append(despeckler.weights)
         else:
             xu0 = fusion_input.y_u
-        c = link_on_unit_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
+        from ..palm import link_on_image_scale
+
+        c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
         problem = make_problem(
             fusion_input.y_m, xu0, c, params.palm_params(fusion_input.d), device=torch_device,
             dtype=torch.float64 if torch_device.type == "cpu" else torch.float32,

@@ -10,7 +10,14 @@ import numpy as np
 
 from ..device import pick_device
 from ..fusion import FusionInput, FusionResult
-from ..palm import PalmParams, estimate_link, initial_state, make_problem, palm_step
+from ..palm import (
+    PalmParams,
+    estimate_link,
+    initial_state,
+    link_on_image_scale,
+    make_problem,
+    palm_step,
+)
 from ..params import param
 from ..progress import ProgressReporter
 from .base import FusionMethod
@@ -32,6 +39,10 @@ class PalmMethodParams:
                         log_scale=True)
     step: float = param(0.2, "Step of the US gradient descent.", 1e-6, 10.0)
     gamma: float = param(1e-3, "Speckle shape constant of the data term.", 0.0, 10.0)
+    link_fit: str = param("image", "image: signed link fitted on the images the fusion uses; "
+                          "reference: |c| of the original estimate_c (spectral-norm scale), "
+                          "which can put the link at the wrong scale and diverge.",
+                          choices=("image", "reference"))
     despeckle: bool = param(True, "Despeckle the US before fusion (its result starts PALM).")
     despeckler_weights: str = param("", "Optional DnCNN weights file (.pth) for despeckling; "
                                     "empty: the bundled or classical despeckler.")
@@ -76,9 +87,14 @@ class PalmMethod(FusionMethod):
         stages["despeckle"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d))
+        reporter.check_cancel()
+        if params.link_fit == "reference":
+            c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d))
+        else:
+            c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
         stages["link"] = time.perf_counter() - t1
 
+        reporter.check_cancel()
         t2 = time.perf_counter()
         torch_device = pick_device(device)
         problem = make_problem(
@@ -86,7 +102,7 @@ class PalmMethod(FusionMethod):
         )
         state = initial_state(problem)
         for i in range(params.iterations):
-            state = palm_step(state, problem)
+            state = palm_step(state, problem, check_cancel=reporter.check_cancel)
             preview = state.x_us.detach().cpu().numpy()
             reporter.step(i + 1, params.iterations, f"PALM iteration {i + 1}", preview)
         stages["palm"] = time.perf_counter() - t2
