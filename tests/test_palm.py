@@ -190,3 +190,18 @@ def test_bad_parameters_and_shapes():
         PalmParams(variant="fast")
     with pytest.raises(ParameterError):
         make_problem(np.ones((10, 10)), np.ones((50, 60)), np.ones(15), PalmParams(d=5))
+
+
+def test_cancel_takes_effect_inside_the_us_descent(data1):
+    small = (data1["ym"][:20, :20], data1["xu0"][:120, :120], data1["c_octave"])
+    problem = make_problem(*small, PalmParams(min_step_norm=0.0))
+    calls = []
+
+    def check_cancel():
+        calls.append(1)
+        if len(calls) == 3:
+            raise FusionCancelled("stop")
+
+    with pytest.raises(FusionCancelled):
+        palm_step(initial_state(problem), problem, check_cancel=check_cancel)
+    assert len(calls) == 3  # raised on the 3rd check, i.e. after 20 of the 101 descent steps
