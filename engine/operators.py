@@ -195,6 +195,28 @@ class PolynomialLink:
         d2 = self._horner(x, [c[10], 2 * c[11]])
         return d0 + g * (d1 + g * (d2 + g * c[13]))
 
+    def slope_coefficients(self, g: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Images (A0, A1, A2, A3) with df/dx (x, g) = A0 + A1 x + A2 x^2 + A3 x^3 at fixed g.
+
+        A0 = c2 + c7 g + c11 g^2 + c14 g^3, A1 = 2 c3 + 2 c8 g + 2 c12 g^2,
+        A2 = 3 c4 + 3 c9 g, A3 = 4 c5: computed once when g does not change.
+        """
+        c = self.c
+        return (
+            self._horner(g, [c[1], c[6], c[10], c[13]]),
+            self._horner(g, [2 * c[2], 2 * c[7], 2 * c[11]]),
+            self._horner(g, [3 * c[3], 3 * c[8]]),
+            torch.full_like(g, 4 * c[4]),
+        )
+
+    @staticmethod
+    def horner_images(x: torch.Tensor, coefficients: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """sum_k A_k x^k for per-pixel coefficient images A_k (Horner's rule)."""
+        out = coefficients[-1].clone()
+        for a in reversed(coefficients[:-1]):
+            out.mul_(x).add_(a)
+        return out
+
     def of_image(self, x: torch.Tensor) -> torch.Tensor:
         """f(x, |grad x|) with the image's own zero-padded gradient magnitude."""
         return self.value(x, gradient_magnitude(x))

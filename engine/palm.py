@@ -119,6 +119,7 @@ class PalmProblem:
     yint: torch.Tensor  # bicubic-upsampled MRI, start of x1
     grad_yint: torch.Tensor  # |grad yint|, used in the linearised MRI target
     rhs_data_hat: torch.Tensor  # conj(B) F(S^T y_m)
+    link_slope: tuple[torch.Tensor, ...]  # images A_k with f'(x; g_yint) = sum_k A_k x^k
     q: torch.Tensor  # Q = D^T D + 1e-8 + 100 tau1/tau in Fourier
     inv_w: torch.Tensor  # U^H(|B|^2 / Q), (h, w)
     kappa: float  # 4 tau (reference) or d^2 tau (corrected)
@@ -176,15 +177,18 @@ def make_problem(
     y_m_t = _as_tensor(y_m_np, device, dtype)
     yint = _as_tensor(imresize_bicubic(y_m_np, d), device, dtype)
     q = _as_tensor(difference_spectrum(shape, EPSILON) + 100 * tau1 / tau, device, dtype)
+    link = PolynomialLink(c)
+    grad_yint = gradient_magnitude(yint)
     zero_filled = Decimation(d).A_adjoint(y_m_t)
     return PalmProblem(
         params=params,
         y_m=y_m_t,
         xu0=_as_tensor(xu0_np, device, dtype),
-        link=PolynomialLink(c),
+        link=link,
         blur=blur,
         yint=yint,
-        grad_yint=gradient_magnitude(yint),
+        grad_yint=grad_yint,
+        link_slope=link.slope_coefficients(grad_yint),
         rhs_data_hat=blur.otf_conj * torch.fft.fft2(zero_filled),
         q=q,
         inv_w=block_sum(blur.otf_abs2 / q, d),
@@ -196,7 +200,8 @@ def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
     """Closed-form MRI step (see module docstring); returns the new x1 on the US grid."""
     p, link = problem.params, problem.link
     x1k, x2 = state.x_mri, state.x_us
-    target = x1k - 4 * link.derivative_x(x1k, problem.grad_yint) * (x2 - link.of_image(x1k))
+    slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint), hoisted
+    target = x1k - 4 * slope * (x2 - link.of_image(x1k))
     r_hat = problem.rhs_data_hat + torch.fft.fft2(2 * p.tau1 * target)
     l1 = problem.blur.otf * r_hat / problem.q
     correction = block_sum(l1, p.d) / (problem.inv_w + problem.kappa)
@@ -257,6 +262,10 @@ def us_descent_reference(
         b = b + (alpha * rho) * anchor
         x = anchor.clone()
     delta, work = torch.empty_like(x), torch.empty_like(x)
+    # views made once: neighbours k-1 / k+1, and the two end points (stride N - 1)
+    delta_hi, delta_lo, x_lo, x_hi = delta[1:], delta[:-1], x[:-1], x[1:]
+    last = max(x.numel() - 1, 1)
+    delta_ends, x_ends = delta[::last], x[::last]
     steps = 0
     while steps < p.inner_iterations:
         if check_cancel is not None and steps % CANCEL_CHECK_EVERY == 0:
@@ -264,10 +273,9 @@ def us_descent_reference(
         torch.sub(y, x, out=work).exp_()
         torch.add(b, work, alpha=alpha * p.tau2, out=delta)
         delta.add_(x, alpha=-a0)
-        delta[1:].add_(x[:-1], alpha=a1)
-        delta[:-1].add_(x[1:], alpha=a1)
-        delta[0] += a1 * x[0]
-        delta[-1] += a1 * x[-1]
+        delta_hi.add_(x_lo, alpha=a1)
+        delta_lo.add_(x_hi, alpha=a1)
+        delta_ends.add_(x_ends, alpha=a1)
         x.add_(delta)
         steps += 1
         if float(torch.dot(delta, delta)) < p.min_step_norm**2:

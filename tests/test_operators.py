@@ -91,3 +91,12 @@ def test_polynomial_link_matches_monomial_expansion():
     ).numpy() / (2 * h)
     analytic = link.derivative_x(torch.from_numpy(x), torch.from_numpy(g)).numpy()
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6)
+
+
+def test_hoisted_slope_images_equal_the_derivative():
+    rng = np.random.default_rng(5)
+    link = PolynomialLink(rng.normal(size=15))
+    x, g = (torch.from_numpy(rng.uniform(0, 1, (6, 7))) for _ in range(2))
+    hoisted = PolynomialLink.horner_images(x, link.slope_coefficients(g))
+    np.testing.assert_allclose(hoisted.numpy(), link.derivative_x(x, g).numpy(), rtol=1e-12,
+                               atol=1e-12)
