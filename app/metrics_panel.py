@@ -22,8 +22,8 @@ from .results import METRICS_SCALE_NOTE, ResultRecord, metric_tooltip
 
 BAR_BRUSH = (90, 140, 200)
 SELECTED_BRUSH = (255, 200, 70)
-GROUPS = ("Standard", "Seed-compatible set", "Against ground truth")
-HEADERS = ("Standard", "Seed-compatible", "Ground truth")
+GROUPS = ("Standard", "Legacy proxy set (seed-compatible)", "Against ground truth")
+HEADERS = ("Standard", "Legacy proxy set", "Ground truth")
 
 
 class MetricsPanel(QWidget):

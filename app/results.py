@@ -51,7 +51,7 @@ class ResultMetrics:
     def groups(self) -> list[tuple[str, Mapping[str, float]]]:
         named = [
             ("Standard", self.standard),
-            ("Seed-compatible set", self.seed_compatible),
+            ("Legacy proxy set (seed-compatible)", self.seed_compatible),
             ("Against ground truth", self.reference),
         ]
         return [(title, values) for title, values in named if values]
@@ -61,7 +61,7 @@ class ResultMetrics:
         for title, values in self.groups():
             prefix = {
                 "Standard": "",
-                "Seed-compatible set": "seed ",
+                "Legacy proxy set (seed-compatible)": "seed ",
                 "Against ground truth": "ref ",
             }
             for name, value in values.items():
@@ -71,7 +71,7 @@ class ResultMetrics:
 
 SET_NAMES = {
     "Standard": "standard",
-    "Seed-compatible set": "seed_compatible",
+    "Legacy proxy set (seed-compatible)": "seed_compatible",
     "Against ground truth": "reference",
 }
 

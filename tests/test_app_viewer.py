@@ -158,7 +158,7 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     for key in (
         "Standard/EN",
         "Standard/Qabf",
-        "Seed-compatible set/QABF_proxy",
+        "Legacy proxy set (seed-compatible)/QABF_proxy",
         "Against ground truth/PSNR",
     ):
         assert key in shown, shown
