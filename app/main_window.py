@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -44,6 +45,7 @@ from .fusion_worker import FusionJob, FusionOutcome, FusionRunner
 from .image_pane import ImagePane, PaneImage
 from .linked_views import ViewLink
 from .metrics_panel import MetricsPanel
+from .pacs_sender import start_send
 from .param_panel import ParamPanel
 from .results import ResultRecord
 from .results_panel import ResultsPanel
@@ -109,6 +111,7 @@ class MainWindow(QMainWindow):
         self.us: Scan | None = None
         self.fusion_input: FusionInput | None = None
         self.pair_title = ""
+        self.last_sent: str | None = None
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._last_preview = 0.0
@@ -293,6 +296,12 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Copy,
             "Copy the current view to the clipboard",
         )
+        self.act_send = a(
+            "Send to PACS...",
+            lambda: self.send_to_pacs(),
+            None,
+            "Export the selected result as DICOM and store it on a PACS (C-ECHO, then C-STORE)",
+        )
         self.act_quit = a("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_fuse = a("Fuse", lambda: self.fuse(), "Ctrl+Return", "Run the selected method")
         self.act_cancel = a("Cancel", self.cancel_fusion, "Esc", "Stop the running fusion")
@@ -312,7 +321,8 @@ class MainWindow(QMainWindow):
         menu.addActions([self.act_open_mri, self.act_open_us, self.act_demo])
         self.recent_menu = menu.addMenu("Recent files")
         menu.addSeparator()
-        menu.addActions([self.act_export, self.act_export_view, self.act_copy, self.act_anonymise])
+        menu.addActions([self.act_export, self.act_export_view, self.act_copy, self.act_send,
+                         self.act_anonymise])
         menu.addSeparator()
         menu.addAction(self.act_quit)
         menu = self.menuBar().addMenu("&View")
@@ -736,6 +746,47 @@ class MainWindow(QMainWindow):
             return None
         self.statusBar().showMessage(f"Exported {written}", 6000)
         return written
+
+    def send_to_pacs(self, address: str | None = None) -> bool:
+        """Export the selected result as DICOM into a temporary folder and C-STORE it.
+
+        ``address`` is "AET@HOST:PORT"; when None the user is asked (the last one is remembered).
+        Returns True when the send was started; the outcome arrives in the status bar or as the
+        error dialog.
+        """
+        import tempfile
+
+        from engine.dicom.send import parse_pacs_address
+
+        record = self._current_record()
+        if record is None:
+            return False
+        if address is None:
+            address, ok = QInputDialog.getText(
+                self, "Send to PACS", "PACS address (AET@HOST:PORT):",
+                text=str(self.settings.value("pacs/address", "")),
+            )
+            if not ok or not address.strip():
+                return False
+        address = address.strip()
+        try:
+            parse_pacs_address(address)
+            folder = Path(tempfile.mkdtemp(prefix="endofuse-send-"))
+            path = export.export_fused(
+                record, folder / f"fused_{record.number}_{record.method}.dcm", self.mri, self.us,
+                anonymise=self.act_anonymise.isChecked(),
+            )
+        except (EndoFuseError, OSError) as exc:
+            self.show_error(str(exc))
+            return False
+        self.settings.setValue("pacs/address", address)
+        self.statusBar().showMessage(f"Sending to {address}...")
+        self._send_job = start_send(path, address, self._on_sent, self.show_error)
+        return True
+
+    def _on_sent(self, message: str) -> None:
+        self.last_sent = message
+        self.statusBar().showMessage(message, 8000)
 
     def _view_provenance(self) -> dict[str, str]:
         record = self.results_panel.current()

@@ -36,7 +36,7 @@ from engine.resample import imresize_bicubic  # noqa: E402
 def numpy_link(c, x, g):
     terms = [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (0, 1), (1, 1), (2, 1), (3, 1), (0, 2),
              (1, 2), (2, 2), (0, 3), (1, 3), (0, 4)]
-    return sum(ck * x**p * g**q for ck, (p, q) in zip(c, terms))
+    return sum(ck * x**p * g**q for ck, (p, q) in zip(c, terms, strict=True))
 
 
 def numpy_grad(a):

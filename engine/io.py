@@ -57,7 +57,8 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise ScanReadError(f"{path.name} is not a readable TIFF file ({exc}).") from exc
     if array.ndim == 3 and array.shape[-1] not in (1, 3, 4):
         raise ScanReadError(
-            f"{path.name} holds a stack of {array.shape[0]} images; save the slice to fuse on its own."
+            f"{path.name} holds a stack of {array.shape[0]} images; "
+            "save the slice to fuse on its own."
         )
     return array
 
@@ -97,7 +98,10 @@ def _read_npy(path: Path) -> np.ndarray:
 def load_scan(
     path: str | Path, *, variable: str | None = None, frame: int | None = None
 ) -> Scan:
-    """Load one scan. ``variable`` picks a .mat variable; ``frame`` a frame of a multi-frame DICOM."""
+    """Load one scan.
+
+    ``variable`` picks a .mat variable; ``frame`` a frame of a multi-frame DICOM.
+    """
     path = Path(path)
     if not path.exists():
         raise ScanReadError(f"The file {path} does not exist.")
@@ -133,7 +137,9 @@ def _looks_like_dicom(path: Path) -> bool:
         return False
 
 
-def save_image(path: str | Path, image: np.ndarray, provenance: dict[str, str] | None = None) -> Path:
+def save_image(
+    path: str | Path, image: np.ndarray, provenance: dict[str, str] | None = None
+) -> Path:
     """Write a fused image: PNG (8-bit, min-max scaled), TIFF (float32) or NPY (float64).
 
     PNG and TIFF carry ``provenance`` as text metadata (PNG tEXt chunks, TIFF ImageDescription).

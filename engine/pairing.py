@@ -22,7 +22,7 @@ def scale_factor_from_spacing(
     mri_spacing: tuple[float, float], us_spacing: tuple[float, float]
 ) -> int:
     """d = round(s_mri / s_us), identical in both directions and within 5 % of an integer."""
-    ratios = [m / u for m, u in zip(mri_spacing, us_spacing)]
+    ratios = [m / u for m, u in zip(mri_spacing, us_spacing, strict=True)]
     factors = [round(r) for r in ratios]
     if factors[0] != factors[1]:
         raise GeometryError(

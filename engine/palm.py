@@ -1,4 +1,6 @@
-"""PALM fusion of a low-resolution MRI and a despeckled US image (El Mansouri et al., IEEE TIP 2020).
+"""PALM fusion of a low-resolution MRI and a despeckled US image.
+
+El Mansouri et al., IEEE Transactions on Image Processing 29 (2020) 5324-5335.
 
 Model. MRI ``y_m = S H x_m + n`` (H: 5x5 Gaussian blur, sigma 4, circular; S: keep every d-th
 pixel), US in the log domain ``y_u = x_u + log-Rayleigh speckle``, tied by the polynomial link
@@ -51,9 +53,9 @@ import torch
 
 from .errors import NumericalError, ParameterError
 from .operators import (
+    MONOMIALS,
     CircularBlur,
     Decimation,
-    MONOMIALS,
     PolynomialLink,
     difference_spectrum,
     gradient_magnitude,
@@ -329,7 +331,8 @@ def palm_step(
     so that a cancel takes effect within a fraction of an iteration.
     """
     x1 = mri_update(state, problem)
-    descent = us_descent_reference if problem.params.variant == "reference" else us_descent_corrected
+    reference = problem.params.variant == "reference"
+    descent = us_descent_reference if reference else us_descent_corrected
     x2, steps = descent(x1, state.x_us, problem, prior, check_cancel)
     if not bool(torch.isfinite(x2).all()) or not bool(torch.isfinite(x1).all()):
         raise NumericalError(

@@ -48,13 +48,17 @@ def validate_params(params: Any) -> None:
             )
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if spec.minimum is not None and value < spec.minimum:
-                raise ParameterError(f"Parameter {f.name} must be at least {spec.minimum:g} (got {value:g}).")
+                raise ParameterError(
+                    f"Parameter {f.name} must be at least {spec.minimum:g} (got {value:g})."
+                )
             if spec.maximum is not None and value > spec.maximum:
-                raise ParameterError(f"Parameter {f.name} must be at most {spec.maximum:g} (got {value:g}).")
+                raise ParameterError(
+                    f"Parameter {f.name} must be at most {spec.maximum:g} (got {value:g})."
+                )
 
 
 def params_with_overrides(params: Any, overrides: dict[str, str]) -> Any:
-    """Return a copy of ``params`` with string overrides (from ``--param k=v``) parsed by field type."""
+    """A copy of ``params`` with string overrides (``--param k=v``) parsed by field type."""
     known = {f.name: f for f in dataclasses.fields(params)}
     changes: dict[str, Any] = {}
     for key, text in overrides.items():

@@ -205,8 +205,7 @@ def test_user_prior_file_must_describe_itself(tmp_path, tiny_path):
 
 
 def _palm_corrector(pair, prior_weight=1.0):
-    from engine.palm import link_on_image_scale
-    from engine.palm import make_problem
+    from engine.palm import link_on_image_scale, make_problem
 
     params = DdfmPalmParams()
     c = link_on_image_scale(pair.y_m, pair.y_u, pair.d)

@@ -24,8 +24,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..io import save_image
-    from ..metrics import reference_scores
     from ..methods import run as run_method
+    from ..metrics import reference_scores
     from ..phantom import make_phantom_pair
 
     out = Path(args.out)

@@ -1,0 +1,116 @@
+"""Learned despeckler against the classical one and DnCNN sigma = 25, on Data2/Data3.
+
+Run from the repository root (needs ../shared beside the checkout)::
+
+    .venv/bin/python bench/despeckler_quality.py [--weights FILE] [--threads 1] [--repeats 3]
+
+For each despeckler: PSNR and SSIM of the despeckled ``US_observed`` against ``US_GT`` (data
+range of the truth), and the median wall time on the 600x600 Data1 US (max-normalised, as PALM
+receives it), with the ratio to the classical despeckler measured in the same run. ``--weights``
+defaults to the bundled ``checkpoints/despeckler_small.pt`` when present, else the output of
+``endofuse train-denoiser`` (``out/despeckler/despeckler.pt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared" / "data"
+SETS = {"Data2": ("data2", "us1", "us1_gt"), "Data3": ("data3", "us", "us_gt")}
+
+
+def quality(truth: np.ndarray, image: np.ndarray) -> tuple[float, float]:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    data_range = float(truth.max() - truth.min())
+    return (
+        peak_signal_noise_ratio(truth, image, data_range=data_range),
+        structural_similarity(truth, image, data_range=data_range),
+    )
+
+
+def median_seconds(denoiser, image: np.ndarray, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        denoiser.denoise(image)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def default_weights() -> Path:
+    bundled = ROOT / "checkpoints" / "despeckler_small.pt"
+    return bundled if bundled.is_file() else ROOT / "out" / "despeckler" / "despeckler.pt"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+    from scipy.io import loadmat
+
+    from engine.denoise import (
+        ClassicalDespeckler,
+        Denoiser,
+        DnCNNDenoiser,
+        load_dncnn,
+        weights_identity,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not SHARED.is_dir():
+        print(f"{SHARED} is not available; nothing to measure.")
+        return 1
+
+    class Noisy(Denoiser):
+        name = "noisy observation"
+
+        def _denoise(self, image):
+            return image
+
+    weights = args.weights or default_weights()
+    dncnn25 = SHARED / "dncnn_sigma25_net.pth"
+    denoisers = [
+        Noisy(),
+        ClassicalDespeckler(),
+        DnCNNDenoiser(load_dncnn(dncnn25), weights_identity(dncnn25, "dncnn-sigma25")),
+        DnCNNDenoiser(load_dncnn(weights), weights_identity(weights, "despeckler-small")),
+    ]
+    data = {
+        label: (loadmat(SHARED / folder / "US_observed.mat")[obs],
+                loadmat(SHARED / folder / "US_GT.mat")[gt])
+        for label, (folder, obs, gt) in SETS.items()
+    }
+    us600 = loadmat(SHARED / "data1" / "us.mat")["us"]
+    us600 = us600 / us600.max()
+    print(f"threads {torch.get_num_threads()}; learned weights {weights}")
+    header = (f"{'despeckler':44s} | {'Data2 PSNR':>10s} {'SSIM':>6s} | {'Data3 PSNR':>10s} "
+              f"{'SSIM':>6s} | {'600x600 s':>9s} {'x classical':>11s}")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for denoiser in denoisers:
+        scores = [quality(truth, denoiser.denoise(obs)) for obs, truth in data.values()]
+        rows.append((denoiser.name, scores, median_seconds(denoiser, us600, args.repeats)))
+    classical_seconds = rows[1][2]
+    for name, scores, seconds in rows:
+        cells = " | ".join(f"{p:10.2f} {s:6.4f}" for p, s in scores)
+        print(f"{name[:44]:44s} | {cells} | {seconds:9.3f} {seconds / classical_seconds:11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

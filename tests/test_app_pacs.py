@@ -1,0 +1,94 @@
+"""Viewer action "Send to PACS": a real C-ECHO/C-STORE to a storage SCP on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+pytest_plugins = ["pytestqt"]
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def storage_scp():
+    """A pynetdicom Storage SCP (AE title STORESCP) on 127.0.0.1 keeping what it receives."""
+    from pynetdicom import AE, evt
+    from pynetdicom.presentation import AllStoragePresentationContexts
+    from pynetdicom.sop_class import Verification
+
+    received = []
+
+    def on_store(event):
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        received.append(ds)
+        return 0x0000
+
+    ae = AE(ae_title="STORESCP")
+    ae.supported_contexts = AllStoragePresentationContexts
+    ae.add_supported_context(Verification)
+    port = _free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    yield f"STORESCP@127.0.0.1:{port}", received
+    server.shutdown()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.shutdown()
+
+
+def _fused_window(qtbot, window):
+    assert window.open_demo()
+    window.method_choice.setCurrentText("palm")
+    window.param_panel.editors["iterations"].setValue(2)
+    with qtbot.waitSignal(window.fusion_finished, timeout=300_000):
+        assert window.fuse("palm")
+
+
+def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
+    address, received = storage_scp
+    _fused_window(qtbot, window)
+    assert window.send_to_pacs(address)
+    qtbot.waitUntil(lambda: window.last_sent is not None or window.last_error is not None,
+                    timeout=30_000)
+    assert window.last_error is None, window.last_error
+    assert len(received) == 1
+    ds = received[0]
+    assert "DERIVED" in ds.ImageType and "palm" in ds.DerivationDescription
+    fused = window.results_panel.current().result.fused
+    stored = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert np.max(np.abs(stored - fused)) <= float(ds.RescaleSlope)
+    assert window.settings.value("pacs/address") == address
+
+
+def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
+    _fused_window(qtbot, window)
+    assert window.send_to_pacs(f"NOBODY@127.0.0.1:{_free_port()}")
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
+    assert "127.0.0.1" in window.last_error
+    assert window.results_panel.records  # nothing lost
+
+
+def test_bad_pacs_address_is_refused_before_sending(qtbot, window):
+    _fused_window(qtbot, window)
+    assert not window.send_to_pacs("not an address")
+    assert window.last_error
