@@ -59,7 +59,6 @@ from .operators import (
     PolynomialLink,
     difference_spectrum,
     gradient_magnitude,
-    monomial_stack,
     neumann_laplacian,
 )
 from .params import param
@@ -379,12 +378,23 @@ def palm_fuse(
     )
 
 
-def matlab_pinv_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """pinv(A) b with MATLAB's default tolerance max(size(A)) * sigma_max * eps."""
-    u, s, vt = np.linalg.svd(a, full_matrices=False)
-    tol = max(a.shape) * s[0] * np.finfo(np.float64).eps
+def matlab_pinv_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """pinv(A) b with MATLAB's default tolerance max(size(A)) * sigma_max * eps.
+
+    A tall A (m x n, m >> n) is first reduced by a QR factorisation, A = Q R; the singular values
+    of A are those of the small R = U_R S V^T, so pinv(A) b = V S^+ U_R^T Q^T b. (Done in torch,
+    which releases the interpreter lock: the viewer stays responsive during the fit.)
+    """
+    q, r = torch.linalg.qr(a, mode="reduced")
+    u, s, vh = torch.linalg.svd(r)
+    tol = max(a.shape) * float(s[0]) * float(np.finfo(np.float64).eps)
     keep = s > tol
-    return vt[keep].T @ ((u[:, keep].T @ b) / s[keep])
+    return vh[keep].T @ ((u[:, keep].T @ (q.T @ b)) / s[keep])
+
+
+def spectral_norm(image: torch.Tensor) -> float:
+    """MATLAB ``norm(A)`` of a matrix: its largest singular value."""
+    return float(torch.linalg.matrix_norm(image, ord=2))
 
 
 def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
@@ -394,16 +404,18 @@ def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
     the MRI is bicubic-upsampled by d, and the 15 monomials of (yint, |grad yint|) are fitted to
     the US in column-major pixel order with MATLAB's ``pinv`` tolerance. The fusion uses |c|.
     """
-    mri = np.asarray(mri_lowres, dtype=np.float64)
-    us = np.asarray(us, dtype=np.float64)
-    if us.shape != (mri.shape[0] * d, mri.shape[1] * d):
-        raise ParameterError(f"The US image {us.shape} must be d = {d} times the MRI {mri.shape}.")
-    mri = mri / np.linalg.norm(mri, 2)
-    us = us / np.linalg.norm(us, 2)
-    yint = imresize_bicubic(mri, d)
-    g = gradient_magnitude(torch.from_numpy(yint)).numpy()
-    design = monomial_stack(yint.T, g.T)  # column-major pixel order
-    return matlab_pinv_solve(design, us.T.ravel())
+    mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
+    us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
+    if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
+        raise ParameterError(
+            f"The US image {tuple(us_t.shape)} must be d = {d} times the MRI {tuple(mri.shape)}."
+        )
+    mri = mri / spectral_norm(mri)
+    us_t = us_t / spectral_norm(us_t)
+    yint = torch.from_numpy(imresize_bicubic(mri.numpy(), d))
+    x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
+    design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
+    return matlab_pinv_solve(design, _column_major(us_t)).numpy()
 
 
 #: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
@@ -421,5 +433,5 @@ def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
     """
     mri = np.asarray(mri_lowres, dtype=np.float64)
     us = np.asarray(us, dtype=np.float64)
-    n_m, n_u = np.linalg.norm(mri, 2), np.linalg.norm(us, 2)
+    n_m, n_u = spectral_norm(torch.from_numpy(mri)), spectral_norm(torch.from_numpy(us))
     return n_u * estimate_link(mri, us, d) / n_m**LINK_DEGREES
