@@ -24,6 +24,7 @@ import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,24 @@ def default_despeckler(weights_path: Path | None = None) -> Denoiser:
     if bundled is not None:
         return bundled
     return ClassicalDespeckler()
+
+
+@dataclass(frozen=True)
+class DespeckleOutcome:
+    """The US a fusion starts from, with the sentence and weights its result records."""
+
+    image: np.ndarray
+    note: str
+    weights: WeightsIdentity | None = None
+
+
+def despeckle_stage(
+    image: np.ndarray, enabled: bool = True, weights_path: Path | None = None
+) -> DespeckleOutcome:
+    """Despeckle the US with :func:`default_despeckler` (or pass it through when disabled)."""
+    if not enabled:
+        return DespeckleOutcome(image, "US used without despeckling.")
+    despeckler = default_despeckler(weights_path)
+    return DespeckleOutcome(
+        despeckler.denoise(image), f"US despeckled with {despeckler.name}.", despeckler.weights
+    )

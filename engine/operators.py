@@ -20,14 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-#: (power of x, power of g) of each of the 15 link monomials, in the reference order
-MONOMIALS: tuple[tuple[int, int], ...] = (
-    (0, 0), (1, 0), (2, 0), (3, 0), (4, 0),
-    (0, 1), (1, 1), (2, 1), (3, 1),
-    (0, 2), (1, 2), (2, 2),
-    (0, 3), (1, 3),
-    (0, 4),
-)  # fmt: skip
+from .link_terms import MONOMIALS
 
 
 def gaussian_psf(size: int = 5, sigma: float = 4.0) -> np.ndarray:

@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .fusion import FusionInput
+from .link_terms import MONOMIALS
 from .scan import MIN_SIDE, Scan, ScanInfo
 
 #: Data2's link (0, 1, 1e-4, -1e-5, 0, 1, 1e-3, 1e-5, 0, ...) with a constant gain of 1.
@@ -45,14 +46,7 @@ DEFAULT_LINK: tuple[float, ...] = (
     1.0, 1.0, 1e-4, -1e-5, 0.0, 1.0, 1e-3, 1e-5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
 )  # fmt: skip
 
-#: (power of x, power of g) of the 15 link monomials, in the fusion's order
-LINK_MONOMIALS: tuple[tuple[int, int], ...] = (
-    (0, 0), (1, 0), (2, 0), (3, 0), (4, 0),
-    (0, 1), (1, 1), (2, 1), (3, 1),
-    (0, 2), (1, 2), (2, 2),
-    (0, 3), (1, 3),
-    (0, 4),
-)  # fmt: skip
+LINK_MONOMIALS = MONOMIALS
 
 PATIENT_NAME = "PHANTOM^DEMO"
 

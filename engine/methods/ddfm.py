@@ -283,18 +283,11 @@ class DdfmPalmMethod(FusionMethod):
         t0 = time.perf_counter()
         torch_device = pick_device(device)
         model, identity = _load_model(self.name, params, torch_device)
-        weights = [identity]
-        notes = []
-        if params.despeckle:
-            from ..denoise import default_despeckler
+        from ..denoise import despeckle_stage
 
-            despeckler = default_despeckler(None)
-            xu0 = despeckler.denoise(fusion_input.y_u)
-            notes.append(f"US despeckled with {despeckler.name}.")
-            if despeckler.weights is not None:
-                weights.append(despeckler.weights)
-        else:
-            xu0 = fusion_input.y_u
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle)
+        xu0, notes = despeckled.image, [despeckled.note]
+        weights = [identity] + ([despeckled.weights] if despeckled.weights else [])
         from ..palm import link_on_image_scale
 
         c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)

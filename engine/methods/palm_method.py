@@ -67,23 +67,17 @@ class PalmMethod(FusionMethod):
         generator=None,
         device: str | None = None,
     ) -> FusionResult:
-        from ..denoise import default_despeckler
+        from ..denoise import despeckle_stage
 
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         notes: list[str] = []
-        weights = ()
         reporter.step(0, params.iterations, "Despeckling the ultrasound")
-        if params.despeckle:
-            weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
-            despeckler = default_despeckler(weights_path)
-            xu0 = despeckler.denoise(fusion_input.y_u)
-            notes.append(f"US despeckled with {despeckler.name}.")
-            if despeckler.weights is not None:
-                weights = (despeckler.weights,)
-        else:
-            xu0 = fusion_input.y_u
-            notes.append("US used without despeckling.")
+        weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path)
+        xu0 = despeckled.image
+        notes.append(despeckled.note)
+        weights = (despeckled.weights,) if despeckled.weights is not None else ()
         stages["despeckle"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
