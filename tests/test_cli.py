@@ -59,3 +59,27 @@ def test_demo_writes_files_and_scores(tmp_path, capsys):
     assert "PSNR" in out and "SSIM" in out
     for name in ("mri.png", "us.png", "clean_us.png", "fused_palm.png", "fused_palm.npy"):
         assert (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("method", ["ddfm-em", "ddfm-palm"])
+def test_fuse_diffusion_methods_with_steps_and_seed(small_pair, shared, method, capsys):
+    weights = shared("fixtures", "adm_tiny.pt")
+    outputs = []
+    for run_index in range(2):
+        out = small_pair / f"{method}_{run_index}.npy"
+        code = main(["fuse", "--mri", str(small_pair / "mri.npy"),
+                     "--us", str(small_pair / "us.npy"), "--method", method, "--steps", "3",
+                     "--seed", "7", "--param", f"weights_file={weights}", "--out", str(out),
+                     "--quiet"])
+        assert code == 0, capsys.readouterr().err
+        outputs.append(np.load(out))
+    assert outputs[0].shape == (48, 48) and np.all(np.isfinite(outputs[0]))
+    np.testing.assert_array_equal(outputs[0], outputs[1])  # same seed, same image
+
+
+def test_fuse_diffusion_without_weights_names_the_file(small_pair, tmp_path, capsys):
+    code = main(["fuse", "--mri", str(small_pair / "mri.npy"), "--us", str(small_pair / "us.npy"),
+                 "--method", "ddfm-em", "--steps", "2", "--out", str(tmp_path / "f.npy"),
+                 "--param", f"weights_file={tmp_path / 'missing.pt'}", "--quiet"])
+    assert code == 2
+    assert "missing.pt" in capsys.readouterr().err
