@@ -337,3 +337,25 @@ def test_no_display_runs_the_headless_demo(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[0].startswith("No display found")
     assert any((tmp_path / "out" / "demo").iterdir())
+
+
+def test_diffusion_fusion_shows_live_previews(qtbot, window, phantom_files, shared):
+    """ddfm-em with the small fixture network: x0 previews reach the fused pane while it runs."""
+    weights = shared("fixtures", "adm_tiny.pt")
+    mri, us = phantom_files
+    assert window.open_mri(mri) and window.open_us(us)
+    window.method_choice.setCurrentText("ddfm-em")
+    editors = window.param_panel.editors
+    editors["steps"].setValue(4)
+    editors["preview_every"].setValue(1)
+    editors["weights_file"].setText(str(weights))
+    titles = []
+    window.runner.progress.connect(
+        lambda e: titles.append(window.fused_pane.overlay.title) if e.preview is not None else None
+    )
+    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS):
+        assert window.fuse("ddfm-em")
+    assert any("(preview)" in t for t in titles), titles
+    record = window.results_panel.current()
+    assert record.method == "ddfm-em" and record.result.fused.shape == (120, 120)
+    assert window.fused_pane.overlay.title.startswith("Fused: #1 ddfm-em")
