@@ -120,9 +120,13 @@ class PalmProblem:
     yint: torch.Tensor  # bicubic-upsampled MRI, start of x1
     grad_yint: torch.Tensor  # |grad yint|, used in the linearised MRI target
     rhs_data_hat: torch.Tensor  # conj(B) F(S^T y_m)
+    otf_over_q: torch.Tensor  # B / Q
+    otf_conj_over_q_tau: torch.Tensor  # conj(B) / (tau Q)
+    inv_q_tau: torch.Tensor  # 1 / (tau Q)
     link_slope: tuple[torch.Tensor, ...]  # images A_k with f'(x; g_yint) = sum_k A_k x^k
     q: torch.Tensor  # Q = D^T D + 1e-8 + 100 tau1/tau in Fourier
     inv_w: torch.Tensor  # U^H(|B|^2 / Q), (h, w)
+    inv_denominator: torch.Tensor  # 1 / (U^H(|B|^2 / Q) + kappa)
     kappa: float  # 4 tau (reference) or d^2 tau (corrected)
 
     @property
@@ -181,6 +185,8 @@ def make_problem(
     link = PolynomialLink(c)
     grad_yint = gradient_magnitude(yint)
     zero_filled = Decimation(d).A_adjoint(y_m_t)
+    inv_w = block_sum(blur.otf_abs2 / q, d)
+    kappa = tau * (4 if params.variant == "reference" else d * d)
     return PalmProblem(
         params=params,
         y_m=y_m_t,
@@ -192,8 +198,12 @@ def make_problem(
         link_slope=link.slope_coefficients(grad_yint),
         rhs_data_hat=blur.otf_conj * torch.fft.fft2(zero_filled),
         q=q,
-        inv_w=block_sum(blur.otf_abs2 / q, d),
-        kappa=tau * (4 if params.variant == "reference" else d * d),
+        inv_w=inv_w,
+        inv_denominator=1 / (inv_w + kappa),
+        otf_over_q=blur.otf / q,
+        otf_conj_over_q_tau=blur.otf_conj / (q * tau),
+        inv_q_tau=1 / (q * tau),
+        kappa=kappa,
     )
 
 
@@ -202,12 +212,15 @@ def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
     p, link = problem.params, problem.link
     x1k, x2 = state.x_mri, state.x_us
     slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint), hoisted
-    target = x1k - 4 * slope * (x2 - link.of_image(x1k))
-    r_hat = problem.rhs_data_hat + torch.fft.fft2(2 * p.tau1 * target)
-    l1 = problem.blur.otf * r_hat / problem.q
-    correction = block_sum(l1, p.d) / (problem.inv_w + problem.kappa)
-    x_hat = (r_hat - problem.blur.otf_conj * correction.repeat(p.d, p.d)) / problem.q
-    return torch.fft.ifft2(x_hat / p.mri_smoothness).real
+    # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
+    weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
+    weighted_target.mul_(-8 * p.tau1).add_(x1k, alpha=2 * p.tau1)
+    r_hat = torch.fft.fft2(weighted_target).add_(problem.rhs_data_hat)
+    correction = block_sum(problem.otf_over_q * r_hat, p.d).mul_(problem.inv_denominator)
+    x_hat = r_hat.mul_(problem.inv_q_tau).sub_(
+        problem.otf_conj_over_q_tau * correction.repeat(p.d, p.d)
+    )
+    return torch.fft.ifft2(x_hat).real
 
 
 def _vector_link(link: PolynomialLink, v: torch.Tensor) -> torch.Tensor:
