@@ -64,7 +64,7 @@ class PriorTrainingConfig:
 def zero_initialised(name: str) -> bool:
     """The reference's zero-initialised parameters: each residual branch's last convolution,
     each attention projection and the output convolution."""
-    return name.startswith("out.") or ".out_layers.3." in name or ".proj_out." in name
+    return name.startswith("out.2.") or ".out_layers.3." in name or ".proj_out." in name
 
 
 class PriorTrainer(Trainer):
