@@ -115,6 +115,7 @@ class PalmProblem:
     params: PalmParams
     y_m: torch.Tensor  # (h, w) low-resolution MRI
     xu0: torch.Tensor  # (H, W) despeckled US: the observation of the US data term
+    xu0_vector: torch.Tensor  # xu0 flattened in column-major order (reference descent)
     link: PolynomialLink
     blur: CircularBlur
     yint: torch.Tensor  # bicubic-upsampled MRI, start of x1
@@ -180,6 +181,7 @@ def make_problem(
     tau, tau1 = params.mri_smoothness, params.tau1
     blur = CircularBlur.gaussian(shape, device=device, dtype=dtype)
     y_m_t = _as_tensor(y_m_np, device, dtype)
+    xu0_t = _as_tensor(xu0_np, device, dtype)
     yint = _as_tensor(imresize_bicubic(y_m_np, d), device, dtype)
     q = _as_tensor(difference_spectrum(shape, EPSILON) + 100 * tau1 / tau, device, dtype)
     link = PolynomialLink(c)
@@ -190,7 +192,8 @@ def make_problem(
     return PalmProblem(
         params=params,
         y_m=y_m_t,
-        xu0=_as_tensor(xu0_np, device, dtype),
+        xu0=xu0_t,
+        xu0_vector=_column_major(xu0_t),
         link=link,
         blur=blur,
         yint=yint,
@@ -268,7 +271,7 @@ def us_descent_reference(
     shape = tuple(x1.shape)
     alpha = p.step
     rho = 0.0 if prior is None else prior.rho
-    y = _column_major(problem.xu0)
+    y = problem.xu0_vector
     target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
     a0 = 2 * alpha * p.tau3 + alpha * p.tau4 / 2 + alpha * rho
     a1 = alpha * p.tau3
