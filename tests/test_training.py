@@ -172,6 +172,14 @@ def test_train_prior_cli_exports_a_registry_loadable_prior(tmp_path):
     model, identity = load_diffusion_prior("ddfm-em", tmp_path / "prior.pt")
     assert model.config["learn_sigma"] is False and model.stride == 16
     assert identity.file == "prior.pt"
+    # a new training started from those weights exports them unchanged after 0 steps
+    again = tmp_path / "again"
+    assert main(["train-prior", "--out", str(again), "--threads", "1", "--quiet", "--steps", "0",
+                 "--init", str(tmp_path / "prior.pt")]) == 0
+    first = torch.load(tmp_path / "prior.pt", weights_only=True)["state_dict"]
+    second = torch.load(again / "prior.pt", weights_only=True)["state_dict"]
+    for key, value in first.items():
+        torch.testing.assert_close(second[key], value, rtol=0, atol=0)
 
 
 def test_timestep_for_noise_matches_the_schedule():

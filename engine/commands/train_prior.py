@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     add_common_arguments(parser, C.steps, C.batch, C.patch, "out/prior")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                         help="autocast precision of the network (bfloat16: GPU speed-up)")
+    parser.add_argument("--init", default=None,
+                        help="start a new training from these prior weights (prior.pt)")
 
 
 def run(args) -> int:
@@ -43,6 +45,8 @@ def run(args) -> int:
         lambda c: PriorTrainer(c, pool, args.device, autocast), PriorTrainer.kind, config,
         out / "training_state.pt", args.resume,
     )
+    if args.init and not args.resume:
+        trainer.load_weights(args.init)
     progress = None if args.quiet else TextProgressBar(NAME)
     trainer.run(args.steps, progress, out / "training_state.pt", args.save_every,
                 None if args.max_minutes is None else 60.0 * args.max_minutes)

@@ -109,6 +109,20 @@ class PriorTrainer(Trainer):
         loss = torch.mean((out[:, :3].float() - eps) ** 2)
         return self.apply_step(loss, clip=1.0)
 
+    def load_weights(self, path: str | Path) -> None:
+        """Start from an exported prior (``{"config", "state_dict"}``, same architecture):
+        model and EMA take its weights; optimiser, step and RNGs stay fresh."""
+        from ..errors import WeightsError
+
+        loaded = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if not isinstance(loaded, dict) or loaded.get("config") != self.config.unet_config():
+            raise WeightsError(
+                f"The prior {Path(path).name} has another architecture than this training."
+            )
+        self.model.load_state_dict(loaded["state_dict"])
+        if self.ema is not None:
+            self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
     def export(self, path: str | Path) -> Path:
         """Write ``{"config", "state_dict"}`` with the EMA weights (a self-describing prior,
         read by ``engine.checkpoints.load_diffusion_prior`` and ``load_adm_weights``)."""
