@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import WeightsError
 from .fusion import WeightsIdentity
+from .torch_files import load_torch_file
 
 MANIFEST_NAME = "manifest.json"
 
@@ -133,16 +134,9 @@ def load_diffusion_prior(
 
     if weights_file:
         path = Path(weights_file)
-        if not path.is_file():
-            raise WeightsError(f"The diffusion weights file {path} does not exist.")
         import torch
 
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-            raise WeightsError(
-                f"The diffusion weights file {path.name} could not be read."
-            ) from exc
+        loaded = load_torch_file(path, "diffusion weights file")
         if not isinstance(loaded, dict) or "config" not in loaded or "state_dict" not in loaded:
             raise WeightsError(
                 f"The file {path.name} must hold a 'config' and a 'state_dict' (a self-describing "

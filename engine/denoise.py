@@ -33,6 +33,7 @@ from torch import nn
 
 from .errors import InvalidImageError, NumericalError, WeightsError
 from .fusion import WeightsIdentity
+from .torch_files import load_torch_file
 
 #: Mean of log(R) for a unit-scale Rayleigh R: (ln 2 - Euler's gamma) / 2.
 LOG_RAYLEIGH_MEAN = (math.log(2.0) - 0.5772156649015329) / 2.0
@@ -188,17 +189,7 @@ def load_dncnn(
     :class:`WeightsError` naming the file and the first differing keys.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(
-            f"The DnCNN weights file {path} was not found; place it there or choose another file."
-        )
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise WeightsError(
-            f"The DnCNN weights file {path.name} could not be read ({type(exc).__name__}); "
-            "it is corrupt or not a PyTorch state dict."
-        ) from exc
+    raw = load_torch_file(path, "DnCNN weights file")
     if not isinstance(raw, Mapping) or not all(torch.is_tensor(v) for v in raw.values()):
         raise WeightsError(
             f"The DnCNN weights file {path.name} does not hold a state dict of tensors."

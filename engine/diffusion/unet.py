@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import WeightsError
+from ..torch_files import load_torch_file
 
 #: largest attention-weight block held at once (queries are processed in chunks beyond it)
 ATTENTION_CHUNK_BYTES = 1 << 28
@@ -326,15 +327,7 @@ def load_adm_weights(model: ADMUNet, path: str | Path) -> ADMUNet:
     are assigned (float32), so ``model`` may be built on the ``meta`` device (no random init).
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"The network weights file {path} does not exist.")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise WeightsError(
-            f"The network weights file {path.name} could not be read ({type(exc).__name__}); "
-            "replace it with an intact copy."
-        ) from exc
+    loaded = load_torch_file(path)
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"The file {path.name} does not hold a network state dict.")
