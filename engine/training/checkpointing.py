@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
+from ..torch_files import load_torch_file
 
 STATE_FORMAT = 1
 
@@ -49,10 +50,7 @@ def load_training_state(path: str | Path, kind: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"There is no training state to resume at {path}.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise WeightsError(f"The training state {path.name} could not be read.") from exc
+    state = load_torch_file(path, "training state")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise WeightsError(f"The file {path.name} is not a training state of this version.")
     if state.get("kind") != kind:

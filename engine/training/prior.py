@@ -113,8 +113,9 @@ class PriorTrainer(Trainer):
         """Start from an exported prior (``{"config", "state_dict"}``, same architecture):
         model and EMA take its weights; optimiser, step and RNGs stay fresh."""
         from ..errors import WeightsError
+        from ..torch_files import load_torch_file
 
-        loaded = torch.load(Path(path), map_location="cpu", weights_only=True)
+        loaded = load_torch_file(path, "prior weights file")
         if not isinstance(loaded, dict) or loaded.get("config") != self.config.unet_config():
             raise WeightsError(
                 f"The prior {Path(path).name} has another architecture than this training."
