@@ -109,7 +109,11 @@ class Automation:
 
 
 def load_style_sheet() -> str:
-    return (Path(__file__).with_name("style.qss")).read_text(encoding="utf-8")
+    """The viewer's style sheet, read from the ``app`` package (also inside a frozen bundle,
+    where this file runs as a top-level script rather than as ``app.main``)."""
+    from importlib.resources import files
+
+    return files("app").joinpath("style.qss").read_text(encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
