@@ -25,10 +25,12 @@ sys.path.insert(0, str(ROOT))
 def candidates() -> dict[str, dict]:
     from engine.training.prior import SMALL_PRIOR_CONFIG as chosen
 
+    wide = chosen | {"num_channels": 32, "channel_mult": "1,1,2,2,4", "norm_groups": 32}
     return {
-        "chosen: 32 ch, 1 res, x(1,1,2,2,4), attn mid": chosen,
+        "chosen: 16 ch/16 groups, x(1,2,2,4,8)": chosen,
+        "x(1,2,4,4,8)": chosen | {"channel_mult": "1,2,4,4,8"},
+        "32 ch/32 groups, x(1,1,2,2,4), attn mid": wide,
         "2 res blocks per level": chosen | {"num_res_blocks": 2},
-        "4 levels x(1,2,2,4), attn mid (1/8)": chosen | {"channel_mult": "1,2,2,4"},
         "attn also at 1/8": chosen | {"attention_resolutions": "8"},
     }
 

@@ -121,3 +121,31 @@ def test_chunked_attention_gives_the_same_output(tiny, tiny_model, monkeypatch):
     with torch.no_grad():
         out = tiny_model(tiny["x"], tiny["t"])
     torch.testing.assert_close(out, tiny["out"], atol=5e-5, rtol=1e-5)
+
+
+def test_norm_groups_option_keeps_the_state_dict_layout():
+    """Small priors may use fewer normalisation groups (e.g. 16 channels at full resolution);
+    the keys and shapes are those of the 32-group model, the function is not."""
+
+    config = dict(image_size=32, num_channels=32, num_res_blocks=1, channel_mult="1,2",
+                  attention_resolutions="16", num_head_channels=16, learn_sigma=False)
+    torch.manual_seed(0)
+    a = ADMUNet(**config).eval()
+    b = ADMUNet(**config, norm_groups=8).eval()
+    assert [(k, v.shape) for k, v in a.state_dict().items()] == [
+        (k, v.shape) for k, v in b.state_dict().items()
+    ]
+    b.load_state_dict(a.state_dict())
+    for p in a.parameters():  # non-trivial weights (the output conv starts at zero)
+        p.data.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+    b.load_state_dict(a.state_dict())
+    x, t = torch.randn(1, 3, 32, 32), torch.tensor([500])
+    with torch.no_grad():
+        assert not torch.allclose(a(x, t), b(x, t))
+    assert b.config["norm_groups"] == 8 and "norm_groups" not in a.config
+    assert ADMUNet(**b.config).config == b.config
+    small = ADMUNet(**{**config, "num_channels": 16}, norm_groups=16)
+    with torch.no_grad():
+        assert torch.isfinite(small(x, t)).all()
+    with pytest.raises(ValueError, match="normalisation groups"):
+        ADMUNet(**{**config, "num_channels": 16})

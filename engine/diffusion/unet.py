@@ -53,10 +53,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 class GroupNorm32(nn.GroupNorm):
-    """GroupNorm with 32 groups evaluated in float32 and cast back to the input dtype."""
+    """GroupNorm (32 groups, as every ADM checkpoint) evaluated in float32, cast back.
 
-    def __init__(self, channels: int) -> None:
-        super().__init__(32, channels)
+    ``groups`` may be lowered for small networks (e.g. 16 channels at full resolution); the
+    parameters are the same per channel, so the state-dict layout does not change.
+    """
+
+    def __init__(self, channels: int, groups: int = 32) -> None:
+        if channels % groups:
+            raise ValueError(f"{channels} channels cannot form {groups} normalisation groups")
+        super().__init__(groups, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.float()).type(x.dtype)
@@ -98,20 +104,23 @@ class ResBlock(TimestepBlock):
         use_scale_shift_norm: bool = True,
         up: bool = False,
         down: bool = False,
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
         out_channels = out_channels or channels
         self.use_scale_shift_norm = use_scale_shift_norm
         self.up, self.down = up, down
         self.in_layers = nn.Sequential(
-            GroupNorm32(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+            GroupNorm32(channels, norm_groups),
+            nn.SiLU(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
         )
         self.emb_layers = nn.Sequential(
             nn.SiLU(),
             nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels),
         )
         self.out_layers = nn.Sequential(
-            GroupNorm32(out_channels),
+            GroupNorm32(out_channels, norm_groups),
             nn.SiLU(),
             nn.Dropout(p=dropout),
             nn.Conv2d(out_channels, out_channels, 3, padding=1),
@@ -152,7 +161,12 @@ class AttentionBlock(nn.Module):
     """
 
     def __init__(
-        self, channels: int, num_heads: int, num_head_channels: int, new_order: bool
+        self,
+        channels: int,
+        num_heads: int,
+        num_head_channels: int,
+        new_order: bool,
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
         if num_head_channels == -1:
@@ -162,7 +176,7 @@ class AttentionBlock(nn.Module):
                 raise ValueError(f"{channels} channels are not divisible by {num_head_channels}")
             self.num_heads = channels // num_head_channels
         self.new_order = new_order
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNorm32(channels, norm_groups)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.proj_out = nn.Conv1d(channels, channels, 1)
 
@@ -224,6 +238,7 @@ class ADMUNet(nn.Module):
         use_new_attention_order: bool = False,
         model_path: str = "",
         in_channels: int = 3,
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
         if not resblock_updown:
@@ -243,6 +258,8 @@ class ADMUNet(nn.Module):
             use_scale_shift_norm=use_scale_shift_norm, dropout=dropout,
             resblock_updown=resblock_updown, use_new_attention_order=use_new_attention_order,
         )
+        if norm_groups != 32:  # only small project priors use another group count
+            self.config["norm_groups"] = norm_groups
         self.model_channels = num_channels
         self.out_channels = 6 if learn_sigma else 3
         #: spatial size must be a multiple of this (one halving per level but the last)
@@ -255,10 +272,14 @@ class ADMUNet(nn.Module):
             self.label_emb = nn.Embedding(1000, emb_dim)
 
         def res(ch_in: int, ch_out: int, up: bool = False, down: bool = False) -> ResBlock:
-            return ResBlock(ch_in, emb_dim, dropout, ch_out, use_scale_shift_norm, up, down)
+            return ResBlock(
+                ch_in, emb_dim, dropout, ch_out, use_scale_shift_norm, up, down, norm_groups
+            )
 
         def attn(ch: int, heads: int) -> AttentionBlock:
-            return AttentionBlock(ch, heads, num_head_channels, use_new_attention_order)
+            return AttentionBlock(
+                ch, heads, num_head_channels, use_new_attention_order, norm_groups
+            )
 
         ch = int(mult[0] * num_channels)
         first_ch = ch
@@ -292,7 +313,9 @@ class ADMUNet(nn.Module):
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
         self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), nn.Conv2d(first_ch, self.out_channels, 3, padding=1)
+            GroupNorm32(ch, norm_groups),
+            nn.SiLU(),
+            nn.Conv2d(first_ch, self.out_channels, 3, padding=1),
         )
 
     def forward(
