@@ -71,13 +71,11 @@ class NonLocalMeans(Denoiser):
 
 
 def quality(truth: np.ndarray, image: np.ndarray) -> tuple[float, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    """PSNR and SSIM against the truth, data range = its max - min (engine.metrics)."""
+    from engine.metrics import reference_scores
 
-    data_range = float(truth.max() - truth.min())
-    return (
-        peak_signal_noise_ratio(truth, image, data_range=data_range),
-        structural_similarity(truth, image, data_range=data_range),
-    )
+    scores = reference_scores(image, truth)
+    return scores["PSNR"], scores["SSIM"]
 
 
 def timed(denoiser: Denoiser, image: np.ndarray, repeats: int) -> float:

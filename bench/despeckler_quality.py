@@ -14,37 +14,14 @@ defaults to the bundled ``checkpoints/despeckler_small.pt`` when present, else t
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared" / "data"
-SETS = {"Data2": ("data2", "us1", "us1_gt"), "Data3": ("data3", "us", "us_gt")}
-
-
-def quality(truth: np.ndarray, image: np.ndarray) -> tuple[float, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    data_range = float(truth.max() - truth.min())
-    return (
-        peak_signal_noise_ratio(truth, image, data_range=data_range),
-        structural_similarity(truth, image, data_range=data_range),
-    )
-
-
-def median_seconds(denoiser, image: np.ndarray, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        denoiser.denoise(image)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench.despeckle import SETS, SHARED, quality  # noqa: E402
+from bench.despeckle import timed as median_seconds  # noqa: E402
 
 
 def default_weights() -> Path:
