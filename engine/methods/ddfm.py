@@ -237,10 +237,13 @@ def _sample(method_name, model, prepared, params, corrector, reporter, device, p
 
 
 def _load_model(method_name, params, device):
+    """(torch device, network on it, weights identity) for a run; ``device`` as the user gave."""
     from ..checkpoints import load_diffusion_prior
+    from ..device import pick_device
 
+    torch_device = pick_device(device)
     model, identity = load_diffusion_prior(method_name, params.weights_file or None)
-    return model.to(device), identity
+    return torch_device, model.to(torch_device), identity
 
 
 class DdfmEmMethod(FusionMethod):
@@ -249,11 +252,8 @@ class DdfmEmMethod(FusionMethod):
     params_type = DdfmEmParams
 
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
-        from ..device import pick_device
-
         t0 = time.perf_counter()
-        torch_device = pick_device(device)
-        model, identity = _load_model(self.name, params, torch_device)
+        torch_device, model, identity = _load_model(self.name, params, device)
         generator, seed = _generator(params, generator)
         prepared = _prepare(fusion_input, fusion_input.y_u, model.stride, generator, torch_device)
         t1 = time.perf_counter()
@@ -277,12 +277,10 @@ class DdfmPalmMethod(FusionMethod):
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
         import torch
 
-        from ..device import pick_device
         from ..palm import make_problem
 
         t0 = time.perf_counter()
-        torch_device = pick_device(device)
-        model, identity = _load_model(self.name, params, torch_device)
+        torch_device, model, identity = _load_model(self.name, params, device)
         from ..denoise import despeckle_stage
 
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle)
