@@ -428,6 +428,22 @@ def spectral_norm(image: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(image, ord=2))
 
 
+def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
+    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms."""
+    mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
+    us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
+    if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
+        raise ParameterError(
+            f"The US image {tuple(us_t.shape)} must be d = {d} times the MRI {tuple(mri.shape)}."
+        )
+    n_mri, n_us = spectral_norm(mri), spectral_norm(us_t)
+    yint = torch.from_numpy(imresize_bicubic((mri / n_mri).numpy(), d))
+    x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
+    design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
+    c = matlab_pinv_solve(design, _column_major(us_t / n_us)).numpy()
+    return c, n_mri, n_us
+
+
 def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
     """Least-squares link coefficients (signed) with the reference ``estimate_c`` semantics.
 
@@ -435,18 +451,7 @@ def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
     the MRI is bicubic-upsampled by d, and the 15 monomials of (yint, |grad yint|) are fitted to
     the US in column-major pixel order with MATLAB's ``pinv`` tolerance. The fusion uses |c|.
     """
-    mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
-    us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
-    if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
-        raise ParameterError(
-            f"The US image {tuple(us_t.shape)} must be d = {d} times the MRI {tuple(mri.shape)}."
-        )
-    mri = mri / spectral_norm(mri)
-    us_t = us_t / spectral_norm(us_t)
-    yint = torch.from_numpy(imresize_bicubic(mri.numpy(), d))
-    x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
-    design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
-    return matlab_pinv_solve(design, _column_major(us_t)).numpy()
+    return _fit_link(mri_lowres, us, d)[0]
 
 
 #: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
@@ -462,7 +467,5 @@ def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
     applies |c| of the spectral-norm fit to max-normalised images, which puts the link at the
     wrong scale (of order 1e3 to 1e4 for images in [0, 1]) and can make the descent diverge.
     """
-    mri = np.asarray(mri_lowres, dtype=np.float64)
-    us = np.asarray(us, dtype=np.float64)
-    n_m, n_u = spectral_norm(torch.from_numpy(mri)), spectral_norm(torch.from_numpy(us))
-    return n_u * estimate_link(mri, us, d) / n_m**LINK_DEGREES
+    c, n_m, n_u = _fit_link(mri_lowres, us, d)
+    return n_u * c / n_m**LINK_DEGREES
