@@ -2,13 +2,15 @@
 
 Run from the repository root (needs ../shared beside the checkout)::
 
-    .venv/bin/python bench/despeckler_quality.py [--weights FILE] [--threads 1] [--repeats 3]
+    .venv/bin/python bench/despeckler_quality.py [--weights FILE [--dilations 1,2,3,4,3,2,1]]
+                                                 [--threads 1] [--repeats 3]
 
 For each despeckler: PSNR and SSIM of the despeckled ``US_observed`` against ``US_GT`` (data
 range of the truth), and the median wall time on the 600x600 Data1 US (max-normalised, as PALM
-receives it), with the ratio to the classical despeckler measured in the same run. ``--weights``
-defaults to the bundled ``checkpoints/despeckler_small.pt`` when present, else the output of
-``endofuse train-denoiser`` (``out/despeckler/despeckler.pt``).
+receives it), with the ratio to the classical despeckler measured in the same run. Learned
+rows: the bundled despeckler (``checkpoints/``, through the registry) when present, and
+``--weights`` (an ``endofuse train-denoiser`` output; give its ``--dilations`` when it was
+trained with them).
 """
 
 from __future__ import annotations
@@ -24,14 +26,10 @@ from bench.despeckle import SETS, SHARED, quality  # noqa: E402
 from bench.despeckle import timed as median_seconds  # noqa: E402
 
 
-def default_weights() -> Path:
-    bundled = ROOT / "checkpoints" / "despeckler_small.pt"
-    return bundled if bundled.is_file() else ROOT / "out" / "despeckler" / "despeckler.pt"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--dilations", default=None, help="of --weights, e.g. 1,2,3,4,3,2,1")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -42,6 +40,7 @@ def main() -> int:
         ClassicalDespeckler,
         Denoiser,
         DnCNNDenoiser,
+        bundled_despeckler,
         load_dncnn,
         weights_identity,
     )
@@ -58,14 +57,20 @@ def main() -> int:
         def _denoise(self, image):
             return image
 
-    weights = args.weights or default_weights()
     dncnn25 = SHARED / "dncnn_sigma25_net.pth"
     denoisers = [
         Noisy(),
         ClassicalDespeckler(),
         DnCNNDenoiser(load_dncnn(dncnn25), weights_identity(dncnn25, "dncnn-sigma25")),
-        DnCNNDenoiser(load_dncnn(weights), weights_identity(weights, "despeckler-small")),
     ]
+    bundled = bundled_despeckler()
+    if bundled is not None:
+        bundled.name = f"bundled {bundled.name}"
+        denoisers.append(bundled)
+    if args.weights:
+        dilations = tuple(int(d) for d in args.dilations.split(",")) if args.dilations else None
+        model = load_dncnn(args.weights, dilations=dilations)
+        denoisers.append(DnCNNDenoiser(model, weights_identity(args.weights, "despeckler")))
     data = {
         label: (loadmat(SHARED / folder / "US_observed.mat")[obs],
                 loadmat(SHARED / folder / "US_GT.mat")[gt])
@@ -73,7 +78,7 @@ def main() -> int:
     }
     us600 = loadmat(SHARED / "data1" / "us.mat")["us"]
     us600 = us600 / us600.max()
-    print(f"threads {torch.get_num_threads()}; learned weights {weights}")
+    print(f"threads {torch.get_num_threads()}")
     header = (f"{'despeckler':44s} | {'Data2 PSNR':>10s} {'SSIM':>6s} | {'Data3 PSNR':>10s} "
               f"{'SSIM':>6s} | {'600x600 s':>9s} {'x classical':>11s}")
     print(header)

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/prior_quality.py --weights out/prior/prior.pt [--threads 1]
+    .venv/bin/python bench/prior_quality.py [--weights out/prior/prior.pt] [--threads 1]
 
 Held-out images (never used for training, ``engine.training.data``): the central 256x256 crops
 of scikit-image's ``camera`` and ``coins`` and of the phantom tissue and clean US of seed 0
@@ -44,7 +44,8 @@ def psnr(truth: np.ndarray, image: np.ndarray) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="prior file (config+state_dict); default: the registry's prior")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     import torch
@@ -55,7 +56,7 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, identity = load_diffusion_prior("ddfm-em", args.weights)
+    model, identity = load_diffusion_prior("ddfm-em", args.weights or None)
     print(f"prior {identity.file} sha256 {identity.sha256[:12]}; threads {torch.get_num_threads()}")
     rng = np.random.default_rng(0)
     header = f"{'image':18s} {'sigma':>5s} | {'noisy':>6s} {'NL-means':>8s} {'prior':>6s} " \

@@ -4,10 +4,13 @@ Pairs: Data2 and Data3 of the reference data (synthetic, MRI already on the US g
 ``../shared/data``) and three demo phantoms (seeds 0-2, 600x600, d = 6). Rows: the MRI on the US
 grid (bicubic, affinely matched to the US by least squares, since MRI and US intensities differ),
 the despeckled US, ``palm`` (both variants, product defaults otherwise), and ``ddfm-em`` /
-``ddfm-palm`` when a diffusion prior is given (``--prior FILE`` with config and state_dict) or
-placed in ``checkpoints/``. All images on the max-normalised US scale.
+``ddfm-palm`` with the registry's prior (the bundled one unless the public prior is placed in
+``checkpoints/``) or ``--prior FILE``, for each number of DDIM steps in ``--steps``. All images
+on the max-normalised US scale; ``ddfm-em`` returns a min-max normalised luminance, so it is
+affinely matched to the observed US like the MRI. The time column is the end-to-end wall time;
+the phantoms are 600x600, the size of the demo pair.
 
-    python bench/quality.py [--prior FILE] [--steps 50] [--phantoms 3]
+    python bench/quality.py [--prior FILE] [--steps 10,25,50] [--phantoms 3] [--only ddfm-palm]
 """
 
 from __future__ import annotations
@@ -48,51 +51,63 @@ def reference_pair(folder: str) -> FusionInput:
     return FusionInput(fusion_input.y_m, fusion_input.y_u, fusion_input.d, clean_us=clean)
 
 
-def matched_mri(fusion_input: FusionInput) -> np.ndarray:
-    """Bicubic MRI on the US grid, a * mri + b fitted to the observed US by least squares."""
-    up = imresize_bicubic(fusion_input.y_m, fusion_input.d)
-    design = np.stack([up.ravel(), np.ones(up.size)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, fusion_input.y_u.ravel(), rcond=None)
-    return (design @ coef).reshape(up.shape)
+def matched(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """a * image + b fitted to ``target`` by least squares."""
+    design = np.stack([image.ravel(), np.ones(image.size)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, target.ravel(), rcond=None)
+    return (design @ coef).reshape(image.shape)
 
 
-def rows(fusion_input: FusionInput, prior: str | None, steps: int):
-    yield "MRI (bicubic, matched)", matched_mri(fusion_input), 0.0
-    t = time.perf_counter()
-    yield "despeckled US", despeckle_stage(fusion_input.y_u).image, time.perf_counter() - t
-    palm = get_method("palm").params_type
-    for variant in ("reference", "corrected"):
-        result = run("palm", fusion_input, palm(variant=variant))
-        yield f"palm ({variant})", result.fused, result.elapsed_s
+def rows(fusion_input: FusionInput, prior: str | None, steps: list[int], only: str | None):
+    if only is None:
+        up = imresize_bicubic(fusion_input.y_m, fusion_input.d)
+        yield "MRI (bicubic, matched)", matched(up, fusion_input.y_u), 0.0
+        t = time.perf_counter()
+        yield "despeckled US", despeckle_stage(fusion_input.y_u).image, time.perf_counter() - t
+        palm = get_method("palm").params_type
+        for variant in ("reference", "corrected"):
+            result = run("palm", fusion_input, palm(variant=variant))
+            yield f"palm ({variant})", result.fused, result.elapsed_s
     for method in ("ddfm-em", "ddfm-palm"):
-        params_type = get_method(method).params_type
-        params = params_type(steps=steps, weights_file=prior or "")
-        try:
-            result = run(method, fusion_input, params)
-        except WeightsError as exc:
-            yield f"{method} (no prior: {str(exc)[:40]}...)", None, 0.0
+        if only not in (None, method):
             continue
-        yield f"{method} ({steps} steps)", result.fused, result.elapsed_s
+        params_type = get_method(method).params_type
+        for count in steps:
+            params = params_type(steps=count, weights_file=prior or "")
+            try:
+                result = run(method, fusion_input, params)
+            except WeightsError as exc:
+                yield f"{method} (no prior: {str(exc)[:40]}...)", None, 0.0
+                break
+            fused = matched(result.fused, fusion_input.y_u) if method == "ddfm-em" else result.fused
+            yield f"{method} ({count} steps)", fused, result.elapsed_s
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prior", default=None, help="diffusion prior file (config+state_dict)")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", default="10,25,50", help="comma-separated DDIM step counts")
     parser.add_argument("--phantoms", type=int, default=3)
+    parser.add_argument("--only", choices=("ddfm-em", "ddfm-palm"), default=None)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    steps = [int(s) for s in args.steps.split(",")]
     pairs = {name: reference_pair(name) for name in ("data2", "data3") if (DATA / name).is_dir()}
     for seed in range(args.phantoms):
         pairs[f"phantom {seed}"] = make_phantom_pair(seed=seed).fusion_input()
-    print(f"{'pair':10s} {'image':34s} {'PSNR dB':>8s} {'SSIM':>7s} {'time s':>7s}")
+    print(f"{'pair':10s} {'image':34s} {'PSNR dB':>8s} {'SSIM':>7s} {'time s':>7s}", flush=True)
     for name, fusion_input in pairs.items():
-        for label, image, seconds in rows(fusion_input, args.prior, args.steps):
+        for label, image, seconds in rows(fusion_input, args.prior, steps, args.only):
             if image is None:
                 print(f"{name:10s} {label:34s} {'-':>8s} {'-':>7s} {'-':>7s}")
                 continue
             scores = reference_scores(image, fusion_input.clean_us)
             print(f"{name:10s} {label:34s} {scores['PSNR']:8.2f} {scores['SSIM']:7.4f} "
-                  f"{seconds:7.1f}")
+                  f"{seconds:7.1f}", flush=True)
     return 0
 
 

@@ -1,9 +1,13 @@
 """The registry of network weights (``checkpoints/manifest.json``) and loading them safely.
 
 Each entry names a file, its architecture ``config``, which methods use it, and (when pinned) its
-sha256 and size, verified before loading. A user-supplied weights file may also be given by path;
-it must then carry its own configuration (``{"config": ..., "state_dict": ...}``). Loading is
-strict (:func:`engine.diffusion.unet.load_adm_weights`) and never falls back to random weights.
+sha256 and size, verified before loading. Entries marked ``bundled`` ship in the folder and must
+be pinned; they also record how they were made (``training``: command, seed, steps, data
+sources and licences, date, measured quality). Kinds: ``adm-unet`` (diffusion priors, the lowest
+``priority`` present wins) and ``dncnn`` (the US despeckler PALM starts from). A user-supplied
+weights file may also be given by path; it must then carry its own configuration
+(``{"config": ..., "state_dict": ...}``). Loading is strict
+(:func:`engine.diffusion.unet.load_adm_weights`) and never falls back to random weights.
 The full public prior ``256x256_diffusion_uncond.pt`` is used when the user places it in the
 checkpoints folder (``ENDOFUSE_CHECKPOINTS`` overrides the folder).
 """
@@ -44,6 +48,7 @@ class CheckpointEntry:
     priority: int
     source: str
     config: dict[str, Any]
+    training: dict[str, Any] | None = None
 
     def path(self, folder: Path | None = None) -> Path:
         return (folder or checkpoints_dir()) / self.file
@@ -61,7 +66,7 @@ def load_manifest(folder: Path | None = None) -> tuple[CheckpointEntry, ...]:
             name=e["name"], file=e["file"], kind=e["kind"], bundled=bool(e["bundled"]),
             sha256=e.get("sha256"), size=e.get("size"), used_by=tuple(e["used_by"]),
             priority=int(e.get("priority", 0)), source=e.get("source", ""),
-            config=dict(e["config"]),
+            config=dict(e["config"]), training=e.get("training"),
         )
         for e in raw["checkpoints"]
     )
@@ -89,6 +94,13 @@ def diffusion_prior_for(method: str, folder: Path | None = None) -> CheckpointEn
     )
 
 
+def despeckler_entry(folder: Path | None = None) -> CheckpointEntry | None:
+    """The highest-priority ``dncnn`` despeckler whose file is present, or None."""
+    folder = folder or checkpoints_dir()
+    present = [e for e in load_manifest(folder) if e.kind == "dncnn" and e.path(folder).is_file()]
+    return min(present, key=lambda e: e.priority) if present else None
+
+
 _DIGEST_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -106,8 +118,14 @@ def file_sha256(path: Path) -> str:
 
 
 def verify_file(entry: CheckpointEntry, folder: Path | None = None) -> str:
-    """Check size and sha256 against the manifest (when pinned); return the sha256."""
+    """Check size and sha256 against the manifest (when pinned; bundled files must be);
+    return the sha256."""
     path = entry.path(folder)
+    if entry.bundled and (entry.sha256 is None or entry.size is None):
+        raise WeightsError(
+            f"The bundled weights {entry.file} have no sha256/size in the manifest; they cannot "
+            "be verified and are not used."
+        )
     if entry.size is not None and path.stat().st_size != entry.size:
         raise WeightsError(
             f"The weights file {path.name} has {path.stat().st_size} bytes instead of "

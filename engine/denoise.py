@@ -101,34 +101,49 @@ class DnCNN(nn.Module):
         (depth - 2) x [conv(features -> features), BatchNorm2d, ReLU]
         conv(features -> channels)
 
-    All convolutions are 3x3, zero padding 1, without bias. The network predicts the **noise**
-    n_hat = net(y); the denoised image is y - n_hat (:meth:`denoise_tensor`). The model is put in
-    eval mode (BatchNorm uses its running statistics).
+    All convolutions are 3x3 without bias. The network predicts the **noise** n_hat = net(y); the
+    denoised image is y - n_hat (:meth:`denoise_tensor`). The model is put in eval mode
+    (BatchNorm uses its running statistics).
+
+    ``dilations`` (one per convolution, default all 1) turns it into the dilated layout of IRCNN
+    (Zhang et al., "Learning Deep CNN Denoiser Prior for Image Restoration", CVPR 2017): layer i
+    samples its 3x3 taps ``dilations[i]`` pixels apart with zero padding ``dilations[i]``, so the
+    receptive radius is sum(dilations) at the cost of ``depth`` convolutions (1,2,3,4,3,2,1:
+    radius 16 with 7 layers). The state-dict layout does not depend on the dilations; they are
+    part of the architecture recorded beside the weights.
     """
 
-    def __init__(self, depth: int = 17, features: int = 64, channels: int = 1) -> None:
+    def __init__(self, depth: int = 17, features: int = 64, channels: int = 1,
+                 dilations: tuple[int, ...] | None = None) -> None:
         super().__init__()
         if depth < 2 or features < 1 or channels < 1:
             raise ValueError(f"invalid DnCNN shape depth={depth} features={features}")
+        dilations = tuple(int(d) for d in dilations) if dilations else (1,) * depth
+        if len(dilations) != depth or min(dilations) < 1:
+            raise ValueError(f"need {depth} dilations >= 1, got {dilations}")
         self.depth, self.features, self.channels = depth, features, channels
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, features, kernel_size=3, padding=1, bias=False),
-            nn.ReLU(inplace=True),
-        ]
-        for _ in range(depth - 2):
+        self.dilations = dilations
+
+        def conv(n_in: int, n_out: int, dilation: int) -> nn.Conv2d:
+            return nn.Conv2d(n_in, n_out, kernel_size=3, padding=dilation, dilation=dilation,
+                             bias=False)
+
+        layers: list[nn.Module] = [conv(channels, features, dilations[0]), nn.ReLU(inplace=True)]
+        for dilation in dilations[1:-1]:
             layers += [
-                nn.Conv2d(features, features, kernel_size=3, padding=1, bias=False),
+                conv(features, features, dilation),
                 nn.BatchNorm2d(features),
                 nn.ReLU(inplace=True),
             ]
-        layers.append(nn.Conv2d(features, channels, kernel_size=3, padding=1, bias=False))
+        layers.append(conv(features, channels, dilations[-1]))
         self.dncnn = nn.Sequential(*layers)
         self.eval()
 
     @property
     def receptive_radius(self) -> int:
-        """Pixels on each side that influence one output pixel (one per 3x3 convolution)."""
-        return self.depth
+        """Pixels on each side that influence one output pixel (each 3x3 convolution adds its
+        dilation)."""
+        return sum(self.dilations)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """The predicted noise n_hat for a (N, C, H, W) batch."""
@@ -181,11 +196,13 @@ def load_dncnn(
     depth: int | None = None,
     features: int | None = None,
     channels: int | None = None,
+    dilations: tuple[int, ...] | None = None,
 ) -> DnCNN:
     """Load DnCNN weights saved in the DnCNN-PyTorch format (state dict, optional ``module.``).
 
     The architecture is read from the file unless ``depth``/``features``/``channels`` are given,
-    in which case the file must match them. Loading is strict; any mismatch raises
+    in which case the file must match them. ``dilations`` are not stored in the file (all 1 when
+    not given: the DnCNN-PyTorch layout). Loading is strict; any mismatch raises
     :class:`WeightsError` naming the file and the first differing keys.
     """
     path = Path(path)
@@ -203,7 +220,7 @@ def load_dncnn(
         given if given is not None else guess
         for given, guess in zip((depth, features, channels), found, strict=True)
     )
-    model = DnCNN(*shape)
+    model = DnCNN(*shape, dilations=dilations)
     problems = _describe_mismatch(model, state)
     if problems:
         shown = "; ".join(problems[:3]) + (
@@ -358,11 +375,22 @@ USER_DNCNN_NAME = "dncnn-user"
 
 
 def bundled_despeckler() -> Denoiser | None:
-    """The despeckler shipped with the product, or None while the product ships no weights.
+    """The despeckler that ships in ``checkpoints/`` (registry kind ``dncnn``), verified by
+    size and sha256 before loading; None when the folder holds none (a WeightsError when one is
+    there but corrupt: a damaged install is reported, not silently replaced)."""
+    from .checkpoints import checkpoints_dir, despeckler_entry, verify_file
 
-    This is the single place where bundled learned weights (``checkpoints/``) plug in.
-    """
-    return None
+    folder = checkpoints_dir()
+    entry = despeckler_entry(folder)
+    if entry is None:
+        return None
+    digest = verify_file(entry, folder)
+    config = entry.config
+    model = load_dncnn(
+        entry.path(folder), config["depth"], config["features"], config.get("channels", 1),
+        dilations=tuple(config["dilations"]) if config.get("dilations") else None,
+    )
+    return DnCNNDenoiser(model, WeightsIdentity(name=entry.name, file=entry.file, sha256=digest))
 
 
 def default_despeckler(weights_path: Path | None = None) -> Denoiser:

@@ -76,13 +76,6 @@ def test_default_despeckler_with_weights_records_identity(shared):
     assert "dncnn_sigma25_net.pth" in denoiser.name
 
 
-def test_default_despeckler_without_weights_is_classical():
-    denoiser = default_despeckler()
-    assert isinstance(denoiser, ClassicalDespeckler)
-    assert denoiser.weights is None
-    assert "classical" in denoiser.name
-
-
 def test_public_layout_keys_and_prefix_roundtrip(tmp_path):
     model = small_model()
     keys = list(model.state_dict())
@@ -151,6 +144,37 @@ def test_tiled_dncnn_equals_whole_image():
     whole = DnCNNDenoiser(model, tile=64).denoise(image)
     tiled = DnCNNDenoiser(model, tile=8).denoise(image)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-6)
+
+
+def test_dilated_dncnn_receptive_radius_and_tiling():
+    dilations = (1, 2, 3, 2, 1)
+    model = small_model(seed=5)
+    dilated = DnCNN(depth=5, features=8, dilations=dilations).eval()
+    dilated.load_state_dict(model.state_dict())
+    assert dilated.receptive_radius == sum(dilations) == 9
+    # an impulse reaches exactly receptive_radius pixels away, not one more
+    impulse = torch.zeros(1, 1, 41, 41)
+    impulse[0, 0, 20, 20] = 1.0
+    with torch.no_grad():
+        base = dilated(torch.zeros_like(impulse))
+        reach = (dilated(impulse) - base).abs()[0, 0] > 0
+    rows = np.nonzero(reach.any(dim=1).numpy())[0]
+    assert rows.min() == 20 - 9 and rows.max() == 20 + 9
+    image = np.random.default_rng(6).random((45, 38))
+    whole = DnCNNDenoiser(dilated, tile=64).denoise(image)
+    tiled = DnCNNDenoiser(dilated, tile=10).denoise(image)
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="dilations"):
+        DnCNN(depth=5, features=8, dilations=(1, 2))
+
+
+def test_dilations_are_given_when_loading(tmp_path):
+    model = small_model(seed=7)
+    path = tmp_path / "net.pth"
+    torch.save(model.state_dict(), path)
+    loaded = load_dncnn(path, dilations=(1, 2, 4, 2, 1))
+    assert loaded.dilations == (1, 2, 4, 2, 1) and loaded.receptive_radius == 10
+    assert load_dncnn(path).dilations == (1,) * 5
 
 
 # ---------------------------------------------------------------------- classical filter

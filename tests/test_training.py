@@ -154,13 +154,47 @@ def test_state_of_another_kind_is_refused(pool, tmp_path):
 def test_train_denoiser_cli_resumes_and_exports_loadable_weights(tmp_path, capsys):
     common = ["train-denoiser", "--out", str(tmp_path), "--threads", "1", "--quiet",
               "--depth", "3", "--features", "8", "--batch", "2", "--patch", "16"]
-    assert main([*common, "--steps", "2"]) == 0
+    assert main([*common, "--steps", "2", "--dilations", "1,2,1"]) == 0
     assert main([*common, "--steps", "3", "--resume"]) == 0
     state = load_training_state(tmp_path / "training_state.pt", "despeckler")
     assert state["step"] == 3 and len(state["losses"]) == 3
-    model = load_dncnn(tmp_path / "despeckler.pt")
+    assert tuple(state["config"]["dilations"]) == (1, 2, 1)  # the stored architecture wins
+    model = load_dncnn(tmp_path / "despeckler.pt", dilations=(1, 2, 1))
     assert (model.depth, model.features) == (3, 8)
     assert "3 steps" in capsys.readouterr().out
+
+
+def test_release_copies_weights_and_writes_a_complete_manifest_entry(tmp_path):
+    import json
+
+    from engine.checkpoints import file_sha256, load_manifest
+    from engine.training.release import main as release
+
+    out, folder = tmp_path / "out", tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"name": "other", "file": "x.pt", "kind": "adm-unet", "bundled": False,
+         "used_by": ["ddfm-em"], "config": {}},
+    ]}))
+    command = ["train-denoiser", "--out", str(out), "--threads", "1", "--quiet", "--depth", "3",
+               "--features", "8", "--batch", "2", "--patch", "16", "--steps", "2",
+               "--dilations", "1,2,1"]
+    assert main(command) == 0
+    quality = tmp_path / "quality.json"
+    quality.write_text(json.dumps({"Data2 PSNR dB": 30.0}))
+    for _ in range(2):  # releasing again replaces the entry
+        assert release(["despeckler", str(out), "--folder", str(folder), "--quality",
+                        str(quality), "--command", "endofuse " + " ".join(command)]) == 0
+    entries = {e.name: e for e in load_manifest(folder)}
+    assert sorted(entries) == ["endofuse-despeckler-small", "other"]
+    entry = entries["endofuse-despeckler-small"]
+    assert entry.bundled and entry.kind == "dncnn"
+    assert entry.sha256 == file_sha256(folder / entry.file)
+    assert entry.size == (folder / entry.file).stat().st_size
+    assert entry.config == {"depth": 3, "features": 8, "channels": 1, "dilations": [1, 2, 1]}
+    assert entry.training["steps"] == 2 and entry.training["seed"] == 0
+    assert entry.training["quality"] == {"Data2 PSNR dB": 30.0}
+    assert all(s["licence"] for s in entry.training["data_sources"])
 
 
 def test_train_prior_cli_exports_a_registry_loadable_prior(tmp_path):

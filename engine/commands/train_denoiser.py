@@ -39,6 +39,16 @@ def add_arguments(parser) -> None:
     add_common_arguments(parser, C.steps, C.batch, C.patch, "out/despeckler")
     parser.add_argument("--depth", type=int, default=C.depth, help="convolution layers")
     parser.add_argument("--features", type=int, default=C.features, help="channels per layer")
+    parser.add_argument("--dilations", default=None,
+                        help="comma-separated dilation of each layer, e.g. 1,2,3,4,3,2,1 "
+                             "(default: all 1, plain DnCNN)")
+
+
+def parse_dilations(text: str | None) -> tuple[int, ...] | None:
+    """``"1,2,3"`` -> (1, 2, 3); None or empty -> None (all 1)."""
+    if not text:
+        return None
+    return tuple(int(part) for part in text.split(","))
 
 
 def run(args) -> int:
@@ -52,7 +62,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     config = DespecklerTrainingConfig(
-        depth=args.depth, features=args.features, patch=args.patch, batch=args.batch,
+        depth=args.depth, features=args.features, patch=args.patch,
+        dilations=parse_dilations(args.dilations), batch=args.batch,
         steps=args.steps, seed=args.seed,
         **({"lr": args.lr} if args.lr is not None else {}),
     )

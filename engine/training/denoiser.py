@@ -30,6 +30,7 @@ class DespecklerTrainingConfig:
 
     depth: int = 10
     features: int = 32
+    dilations: tuple[int, ...] | None = None
     patch: int = 48
     batch: int = 24
     steps: int = 3000
@@ -65,7 +66,7 @@ class DespecklerTrainer(Trainer):
                  device: str = "cpu") -> None:
         from ..denoise import DnCNN
 
-        model = DnCNN(config.depth, config.features, 1)
+        model = DnCNN(config.depth, config.features, 1, config.dilations)
         init = torch.Generator().manual_seed(config.seed)
         seeded_init_(model, init)
         self.pool = pool
