@@ -305,6 +305,29 @@ class DnCNNDenoiser(Denoiser):
         return result
 
 
+class NormalisedDnCNNDenoiser(DnCNNDenoiser):
+    """A DnCNN trained on speckle normalised to a fixed std (``engine.training.denoiser``).
+
+    With sigma_hat = :func:`estimate_noise_std` (y) and k = ``noise_std`` / sigma_hat,
+
+        x_hat = (k y - net(k y)) / k,
+
+    exact for additive speckle: k y = k x + k gamma log R has speckle std ``noise_std``.
+    """
+
+    def __init__(self, model: DnCNN, noise_std: float, identity: WeightsIdentity | None = None,
+                 tile: int = 1024, device: str | torch.device | None = None) -> None:
+        super().__init__(model, identity, tile, device)
+        self.noise_std = float(noise_std)
+
+    def _denoise(self, image: np.ndarray) -> np.ndarray:
+        sigma = estimate_noise_std(image)
+        if sigma <= 0.0:
+            return image.copy()
+        scale = self.noise_std / sigma
+        return super()._denoise(image * scale) / scale
+
+
 # --------------------------------------------------------------------------------------------
 # Classical despeckler
 
@@ -390,7 +413,10 @@ def bundled_despeckler() -> Denoiser | None:
         entry.path(folder), config["depth"], config["features"], config.get("channels", 1),
         dilations=tuple(config["dilations"]) if config.get("dilations") else None,
     )
-    return DnCNNDenoiser(model, WeightsIdentity(name=entry.name, file=entry.file, sha256=digest))
+    identity = WeightsIdentity(name=entry.name, file=entry.file, sha256=digest)
+    if config.get("noise_std"):
+        return NormalisedDnCNNDenoiser(model, config["noise_std"], identity)
+    return DnCNNDenoiser(model, identity)
 
 
 def default_despeckler(weights_path: Path | None = None) -> Denoiser:

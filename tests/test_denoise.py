@@ -168,6 +168,21 @@ def test_dilated_dncnn_receptive_radius_and_tiling():
         DnCNN(depth=5, features=8, dilations=(1, 2))
 
 
+def test_normalised_despeckler_is_scale_equivariant():
+    """sigma_hat scales with the image, so the network sees the same input: D(c y) = c D(y)."""
+    from engine.denoise import NormalisedDnCNNDenoiser
+
+    denoiser = NormalisedDnCNNDenoiser(small_model(seed=8), noise_std=0.1)
+    rng = np.random.default_rng(9)
+    image = 0.5 + 0.1 * np.log(rng.rayleigh(1.0, (40, 36)))
+    once = denoiser.denoise(image)
+    np.testing.assert_allclose(denoiser.denoise(3.0 * image), 3.0 * once, rtol=1e-5, atol=1e-6)
+    direct = DnCNNDenoiser(denoiser.model).denoise(image * 0.1 / estimate_noise_std(image))
+    np.testing.assert_allclose(once, direct * estimate_noise_std(image) / 0.1, atol=1e-6)
+    flat = np.full((8, 8), 0.3)
+    np.testing.assert_array_equal(denoiser.denoise(flat), flat)
+
+
 def test_dilations_are_given_when_loading(tmp_path):
     model = small_model(seed=7)
     path = tmp_path / "net.pth"

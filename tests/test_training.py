@@ -90,6 +90,24 @@ def test_speckle_batch_has_log_rayleigh_statistics():
     assert truth.min() >= config.offset_min and truth.max() <= config.offset_max + 0.5 * 1.6
 
 
+def test_normalised_speckle_has_the_fixed_std_and_scaled_tissue():
+    config = DespecklerTrainingConfig(noise_std=0.1)
+    clean = np.full((16, 64, 64), 0.5, dtype=np.float32)
+    noisy, truth = speckle_batch(clean, config, np.random.default_rng(1))
+    stds = (noisy - truth).astype(np.float64).std(axis=(1, 2))
+    np.testing.assert_allclose(stds, 0.1, rtol=0.06)  # 4096 samples per patch
+    assert truth.std(axis=(1, 2)).max() < 1e-5 and np.ptp(truth[:, 0, 0]) > 0.5
+
+
+def test_despeckler_pool_leaves_textures_out_unless_asked():
+    from engine.training.data import TEXTURE_IMAGES
+    from engine.training.denoiser import despeckler_pool
+
+    tissue = despeckler_pool(DespecklerTrainingConfig(with_textures=False)).sources
+    everything = despeckler_pool(DespecklerTrainingConfig(with_textures=True)).sources
+    assert {f"skimage.data.{n}" for n in TEXTURE_IMAGES} <= set(everything) - set(tissue)
+
+
 # ------------------------------------------------------------------------------ loss decrease
 
 

@@ -42,6 +42,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dilations", default=None,
                         help="comma-separated dilation of each layer, e.g. 1,2,3,4,3,2,1 "
                              "(default: all 1, plain DnCNN)")
+    parser.add_argument("--noise-std", type=float, default=None,
+                        help="train on speckle normalised to this std (default: blind)")
+    parser.add_argument("--with-textures", action="store_true",
+                        help="train on the whole image pool, stationary textures included")
 
 
 def parse_dilations(text: str | None) -> tuple[int, ...] | None:
@@ -54,8 +58,11 @@ def parse_dilations(text: str | None) -> tuple[int, ...] | None:
 def run(args) -> int:
     import torch
 
-    from ..training.data import training_pool
-    from ..training.denoiser import DespecklerTrainer, DespecklerTrainingConfig
+    from ..training.denoiser import (
+        DespecklerTrainer,
+        DespecklerTrainingConfig,
+        despeckler_pool,
+    )
     from ..training.loop import resume_or_new
 
     if args.threads:
@@ -63,14 +70,14 @@ def run(args) -> int:
     out = Path(args.out)
     config = DespecklerTrainingConfig(
         depth=args.depth, features=args.features, patch=args.patch,
-        dilations=parse_dilations(args.dilations), batch=args.batch,
+        dilations=parse_dilations(args.dilations), noise_std=args.noise_std,
+        with_textures=args.with_textures, batch=args.batch,
         steps=args.steps, seed=args.seed,
         **({"lr": args.lr} if args.lr is not None else {}),
     )
-    pool = training_pool()
     trainer = resume_or_new(
-        lambda c: DespecklerTrainer(c, pool, args.device), DespecklerTrainer.kind, config,
-        out / "training_state.pt", args.resume,
+        lambda c: DespecklerTrainer(c, despeckler_pool(c), args.device),
+        DespecklerTrainer.kind, config, out / "training_state.pt", args.resume,
     )
     progress = None if args.quiet else TextProgressBar(NAME)
     trainer.run(args.steps, progress, out / "training_state.pt", args.save_every,

@@ -42,6 +42,9 @@ SKIMAGE_LICENCES: dict[str, str] = {
     "rocket": "SpaceX, public domain",
     "text": "public domain (Wikipedia)",
 }
+#: stationary textures and star fields: kept out of the despeckler's training, whose target
+#: (soft tissue) is piecewise smooth; a network that learns noise-like textures keeps speckle
+TEXTURE_IMAGES: tuple[str, ...] = ("brick", "grass", "gravel", "hubble_deep_field")
 #: images kept out of training (held-out evaluation of the prior)
 HELD_OUT_IMAGES: tuple[str, ...] = ("camera", "coins")
 #: phantom seeds used for training (seed 0 is the demo pair)

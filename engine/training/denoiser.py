@@ -10,6 +10,17 @@ it, sits in about [0.3, 1]); gamma ~ log-uniform on [0.02, 0.3] per patch (Data2
 
 so the non-zero speckle mean gamma (ln 2 - euler_gamma) / 2 is removed by the network itself.
 Adam, learning rate ``lr`` divided by 10 at 70 % and again at 90 % of ``steps``.
+
+Noise-level normalisation (``noise_std`` set): the speckle is additive, so scaling an image by
+k scales its speckle std by k. Each training pair is scaled by k = noise_std / (gamma sigma_1)
+(sigma_1 = pi / sqrt(24), the std of log R), so the network always sees speckle of std
+``noise_std`` and the tissue contrast varies instead; at use
+(:class:`engine.denoise.NormalisedDnCNNDenoiser`) the image is scaled by noise_std / sigma_hat
+with sigma_hat the estimated speckle std, denoised, and scaled back. The network no longer
+has to infer the noise level from a local window.
+
+Unless ``with_textures``, the images of :data:`.data.TEXTURE_IMAGES` are left out
+(:func:`despeckler_pool`).
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ImagePool, sample_patches
+from .data import SKIMAGE_LICENCES, TEXTURE_IMAGES, ImagePool, sample_patches, training_pool
 from .loop import Trainer, seeded_init_
 
 
@@ -41,7 +52,16 @@ class DespecklerTrainingConfig:
     gain_max: float = 1.6
     offset_min: float = -0.1
     offset_max: float = 0.6
+    noise_std: float | None = None
+    with_textures: bool = True
     seed: int = 0
+
+
+def despeckler_pool(config: DespecklerTrainingConfig) -> ImagePool:
+    """The training pool of ``config``: all images, or all but the stationary textures."""
+    if config.with_textures:
+        return training_pool()
+    return training_pool([n for n in SKIMAGE_LICENCES if n not in TEXTURE_IMAGES])
 
 
 def speckle_batch(
@@ -53,7 +73,13 @@ def speckle_batch(
     offset = rng.uniform(config.offset_min, config.offset_max, size=(b, 1, 1))
     log_gamma = rng.uniform(np.log(config.gamma_min), np.log(config.gamma_max), size=(b, 1, 1))
     clean = offset + gain * clean_unit.astype(np.float64)
-    noisy = clean + np.exp(log_gamma) * np.log(rng.rayleigh(1.0, size=clean.shape))
+    gamma = np.exp(log_gamma)
+    noisy = clean + gamma * np.log(rng.rayleigh(1.0, size=clean.shape))
+    if config.noise_std is not None:
+        from ..denoise import LOG_RAYLEIGH_STD
+
+        scale = config.noise_std / (gamma * LOG_RAYLEIGH_STD)
+        noisy, clean = noisy * scale, clean * scale
     return noisy.astype(np.float32), clean.astype(np.float32)
 
 

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from ..checkpoints import MANIFEST_NAME, checkpoints_dir, file_sha256
 from .checkpointing import load_training_state
-from .data import HELD_OUT_IMAGES, PHANTOM_HELD_OUT_SEEDS, PHANTOM_TRAINING_SEEDS, SKIMAGE_LICENCES
+from .data import (
+    HELD_OUT_IMAGES,
+    PHANTOM_HELD_OUT_SEEDS,
+    PHANTOM_TRAINING_SEEDS,
+    SKIMAGE_LICENCES,
+    TEXTURE_IMAGES,
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,12 @@ KINDS: dict[str, BundledKind] = {
 }
 
 
-def data_sources() -> list[dict[str, str]]:
-    """Every training source with its licence (held-out images excluded, and said so)."""
+def data_sources(excluded: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Every training source with its licence (held-out and ``excluded`` images left out)."""
     sources = [
         {"source": f"skimage.data.{name}", "licence": licence}
-        for name, licence in SKIMAGE_LICENCES.items() if name not in HELD_OUT_IMAGES
+        for name, licence in SKIMAGE_LICENCES.items()
+        if name not in HELD_OUT_IMAGES and name not in excluded
     ]
     seeds = f"{PHANTOM_TRAINING_SEEDS[0]}-{PHANTOM_TRAINING_SEEDS[-1]}"
     sources.append({
@@ -77,7 +84,8 @@ def architecture(kind: str, config: dict) -> dict:
         return PriorTrainingConfig(**config).unet_config()
     dilations = config.get("dilations")
     return {"depth": config["depth"], "features": config["features"], "channels": 1,
-            "dilations": list(dilations) if dilations else None}
+            "dilations": list(dilations) if dilations else None,
+            "noise_std": config.get("noise_std")}
 
 
 def manifest_entry(kind: str, out: Path, command: str, quality: dict | None,
@@ -96,7 +104,10 @@ def manifest_entry(kind: str, out: Path, command: str, quality: dict | None,
         "optimisation": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in config.items() if k != "unet"},
         "final_loss_mean_last_100": sum(losses) / max(1, len(losses)),
-        "data_sources": data_sources(),
+        "data_sources": data_sources(
+            TEXTURE_IMAGES if kind == "despeckler" and not config.get("with_textures", True)
+            else ()
+        ),
         "held_out": [f"skimage.data.{n}" for n in HELD_OUT_IMAGES]
         + [f"engine.phantom seed {s}" for s in PHANTOM_HELD_OUT_SEEDS],
         "date": datetime.date.today().isoformat(),
