@@ -209,7 +209,8 @@ def test_release_copies_weights_and_writes_a_complete_manifest_entry(tmp_path):
     assert entry.bundled and entry.kind == "dncnn"
     assert entry.sha256 == file_sha256(folder / entry.file)
     assert entry.size == (folder / entry.file).stat().st_size
-    assert entry.config == {"depth": 3, "features": 8, "channels": 1, "dilations": [1, 2, 1]}
+    assert entry.config == {"depth": 3, "features": 8, "channels": 1, "dilations": [1, 2, 1],
+                            "noise_std": None}
     assert entry.training["steps"] == 2 and entry.training["seed"] == 0
     assert entry.training["quality"] == {"Data2 PSNR dB": 30.0}
     assert all(s["licence"] for s in entry.training["data_sources"])
