@@ -9,8 +9,8 @@ For each despeckler: PSNR and SSIM of the despeckled ``US_observed`` against ``U
 range of the truth), and the median wall time on the 600x600 Data1 US (max-normalised, as PALM
 receives it), with the ratio to the classical despeckler measured in the same run. Learned
 rows: the bundled despeckler (``checkpoints/``, through the registry) when present, and
-``--weights`` (an ``endofuse train-denoiser`` output; give its ``--dilations`` when it was
-trained with them).
+``--weights`` (an ``endofuse train-denoiser`` output; give its ``--dilations`` and
+``--noise-std`` when it was trained with them).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--dilations", default=None, help="of --weights, e.g. 1,2,3,4,3,2,1")
+    parser.add_argument("--noise-std", type=float, default=None,
+                        help="of --weights when trained on normalised speckle")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -40,6 +42,7 @@ def main() -> int:
         ClassicalDespeckler,
         Denoiser,
         DnCNNDenoiser,
+        NormalisedDnCNNDenoiser,
         bundled_despeckler,
         load_dncnn,
         weights_identity,
@@ -70,7 +73,11 @@ def main() -> int:
     if args.weights:
         dilations = tuple(int(d) for d in args.dilations.split(",")) if args.dilations else None
         model = load_dncnn(args.weights, dilations=dilations)
-        denoisers.append(DnCNNDenoiser(model, weights_identity(args.weights, "despeckler")))
+        identity = weights_identity(args.weights, "despeckler")
+        denoisers.append(
+            NormalisedDnCNNDenoiser(model, args.noise_std, identity) if args.noise_std
+            else DnCNNDenoiser(model, identity)
+        )
     data = {
         label: (loadmat(SHARED / folder / "US_observed.mat")[obs],
                 loadmat(SHARED / folder / "US_GT.mat")[gt])

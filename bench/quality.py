@@ -11,6 +11,10 @@ affinely matched to the observed US like the MRI. The time column is the end-to-
 the phantoms are 600x600, the size of the demo pair.
 
     python bench/quality.py [--prior FILE] [--steps 10,25,50] [--phantoms 3] [--only ddfm-palm]
+                            [--vary prior_weight=0.3,1,3] [--pairs data3,phantom0]
+
+``--vary NAME=V1,V2`` runs the diffusion methods that have the parameter NAME once per value (the
+sweep used to choose defaults); ``--pairs`` restricts the pairs.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ def matched(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (design @ coef).reshape(image.shape)
 
 
-def rows(fusion_input: FusionInput, prior: str | None, steps: list[int], only: str | None):
+def rows(fusion_input: FusionInput, prior: str | None, steps: list[int], only: str | None,
+         vary: tuple[str, list[float]] | None = None):
     if only is None:
         up = imresize_bicubic(fusion_input.y_m, fusion_input.d)
         yield "MRI (bicubic, matched)", matched(up, fusion_input.y_u), 0.0
@@ -72,15 +77,22 @@ def rows(fusion_input: FusionInput, prior: str | None, steps: list[int], only: s
         if only not in (None, method):
             continue
         params_type = get_method(method).params_type
+        name, values = vary if vary else (None, [None])
+        if name is not None and name not in params_type.__dataclass_fields__:
+            continue
         for count in steps:
-            params = params_type(steps=count, weights_file=prior or "")
-            try:
-                result = run(method, fusion_input, params)
-            except WeightsError as exc:
-                yield f"{method} (no prior: {str(exc)[:40]}...)", None, 0.0
-                break
-            fused = matched(result.fused, fusion_input.y_u) if method == "ddfm-em" else result.fused
-            yield f"{method} ({count} steps)", fused, result.elapsed_s
+            for value in values:
+                extra = {name: type(getattr(params_type(), name))(value)} if name else {}
+                params = params_type(steps=count, weights_file=prior or "", **extra)
+                try:
+                    result = run(method, fusion_input, params)
+                except WeightsError as exc:
+                    yield f"{method} (no prior: {str(exc)[:40]}...)", None, 0.0
+                    return
+                fused = (matched(result.fused, fusion_input.y_u) if method == "ddfm-em"
+                         else result.fused)
+                label = f"{method} ({count} steps" + (f", {name} {value:g})" if name else ")")
+                yield label, fused, result.elapsed_s
 
 
 def main() -> int:
@@ -90,7 +102,13 @@ def main() -> int:
     parser.add_argument("--phantoms", type=int, default=3)
     parser.add_argument("--only", choices=("ddfm-em", "ddfm-palm"), default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--vary", default=None, help="NAME=V1,V2,... (a diffusion parameter)")
+    parser.add_argument("--pairs", default=None, help="comma-separated: data2,data3,phantom0,...")
     args = parser.parse_args()
+    vary = None
+    if args.vary:
+        name, _, values = args.vary.partition("=")
+        vary = (name, [float(v) for v in values.split(",")])
     if args.threads:
         import torch
 
@@ -99,14 +117,17 @@ def main() -> int:
     pairs = {name: reference_pair(name) for name in ("data2", "data3") if (DATA / name).is_dir()}
     for seed in range(args.phantoms):
         pairs[f"phantom {seed}"] = make_phantom_pair(seed=seed).fusion_input()
-    print(f"{'pair':10s} {'image':34s} {'PSNR dB':>8s} {'SSIM':>7s} {'time s':>7s}", flush=True)
+    if args.pairs:
+        wanted = set(args.pairs.split(","))
+        pairs = {k: v for k, v in pairs.items() if k.replace(" ", "") in wanted}
+    print(f"{'pair':10s} {'image':44s} {'PSNR dB':>8s} {'SSIM':>7s} {'time s':>7s}", flush=True)
     for name, fusion_input in pairs.items():
-        for label, image, seconds in rows(fusion_input, args.prior, steps, args.only):
+        for label, image, seconds in rows(fusion_input, args.prior, steps, args.only, vary):
             if image is None:
-                print(f"{name:10s} {label:34s} {'-':>8s} {'-':>7s} {'-':>7s}")
+                print(f"{name:10s} {label:44s} {'-':>8s} {'-':>7s} {'-':>7s}")
                 continue
             scores = reference_scores(image, fusion_input.clean_us)
-            print(f"{name:10s} {label:34s} {scores['PSNR']:8.2f} {scores['SSIM']:7.4f} "
+            print(f"{name:10s} {label:44s} {scores['PSNR']:8.2f} {scores['SSIM']:7.4f} "
                   f"{seconds:7.1f}", flush=True)
     return 0
 

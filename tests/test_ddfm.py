@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -236,6 +237,12 @@ def test_palm_step_returns_a_perfect_estimate_and_follows_the_prior():
     # early (large noise level) the estimate is returned almost unchanged
     early = corrector.data_step(wrong, state, noise_level=100.0).x_us
     assert float((early - wrong).abs().max()) < 1e-3
+    # with rho_floor = 0 the pull vanishes with the noise level: late steps are plain PALM
+    free = replace(corrector, rho_floor=0.0)
+    assert free.rho(0.01) == pytest.approx(1e-4) and corrector.rho(0.01) == pytest.approx(1.0001)
+    plain = replace(corrector, prior_weight=0.0).data_step(wrong, state, noise_level=0.01).x_us
+    late = free.data_step(wrong, state, noise_level=0.01).x_us
+    assert float((late - plain).abs().max()) < 0.01 * gap_before
     # luminance mapping is the inverse pair
     np.testing.assert_allclose(unit_from_luma(luma_from_unit(np.array([0.0, 0.3, 1.0]))),
                                [0.0, 0.3, 1.0])

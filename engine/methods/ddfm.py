@@ -54,8 +54,10 @@ class DdfmPalmParams:
     respacing: str = param("", "Advanced: a respacing such as 'ddim100' or '25,10'; "
                            "overrides steps when set.")
     prior_weight: float = param(1.0, "Pull toward the diffusion estimate: rho_t = prior_weight "
-                                "(1 + sigma_t^2); 0 reduces the step to PALM.", 0.0, 1e6,
+                                "(rho_floor + sigma_t^2); 0 reduces the step to PALM.", 0.0, 1e6,
                                 log_scale=True)
+    rho_floor: float = param(1.0, "Pull left at the end of sampling (sigma_t -> 0), relative to "
+                             "prior_weight; 0 lets the last steps be pure PALM.", 0.0, 100.0)
     palm_iterations: int = param(2, "PALM iterations per diffusion step.", 1, 50)
     data_weight: float = param(1.0, "Weight tau2 of the US data term in the data step.", 0.0, 1e3,
                                log_scale=True)
@@ -121,19 +123,22 @@ class PalmCorrector:
     At step t with diffusion estimate u_hat (the luminance of x0 on the unpadded US grid, mapped
     to [0, 1]) it minimises, starting from u_hat and the MRI estimate of the previous step,
 
-        Phi_PALM(x_mri, x_us) + (rho_t / 2) ||x_us - u_hat||^2,   rho_t = w (1 + sigma_t^2)
+        Phi_PALM(x_mri, x_us) + (rho_t / 2) ||x_us - u_hat||^2,   rho_t = w (f + sigma_t^2)
 
     by ``iterations`` PALM iterations (closed-form MRI update, then the US descent with the prior
     pull, :func:`engine.palm.palm_step`); sigma_t = sqrt((1 - abar_t) / abar_t) is the noise
-    level, so the pull is strong early and falls to w at the end. The descent step is capped at
-    0.5 / (tau2 + 8 tau3 + tau4 / 2 + rho_t) to stay stable for large rho_t. The state carried
-    between steps is the PALM iterate (the MRI estimate is what matters; x_us restarts at u_hat).
+    level, so the pull is strong early and falls to w f at the end (f = ``rho_floor``; with
+    f = 0 the last steps are PALM iterations started from the diffusion estimate). The descent
+    step is capped at 0.5 / (tau2 + 8 tau3 + tau4 / 2 + rho_t) to stay stable for large rho_t.
+    The state carried between steps is the PALM iterate (the MRI estimate is what matters; x_us
+    restarts at u_hat).
     ``prior_weight = 0`` gives plain PALM iterations carried across steps.
     """
 
     problem: Any  # engine.palm.PalmProblem on the unpadded US grid
     prior_weight: float
     iterations: int
+    rho_floor: float = 1.0
 
     def initial_state(self):
         from ..palm import initial_state
@@ -141,7 +146,7 @@ class PalmCorrector:
         return initial_state(self.problem)
 
     def rho(self, noise_level: float) -> float:
-        return self.prior_weight * (1.0 + noise_level**2)
+        return self.prior_weight * (self.rho_floor + noise_level**2)
 
     def data_step(self, u_hat, state, noise_level: float):
         """Minimise the step objective from (state.x_mri, u_hat); returns the PALM state."""
@@ -293,7 +298,8 @@ class DdfmPalmMethod(FusionMethod):
             fusion_input.y_m, xu0, c, params.palm_params(fusion_input.d), device=torch_device,
             dtype=torch.float64 if torch_device.type == "cpu" else torch.float32,
         )
-        corrector = PalmCorrector(problem, params.prior_weight, params.palm_iterations)
+        corrector = PalmCorrector(problem, params.prior_weight, params.palm_iterations,
+                                  params.rho_floor)
         generator, seed = _generator(params, generator)
         prepared = _prepare(fusion_input, xu0, model.stride, generator, torch_device)
         t1 = time.perf_counter()
