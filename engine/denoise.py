@@ -419,13 +419,21 @@ def bundled_despeckler() -> Denoiser | None:
     return DnCNNDenoiser(model, identity)
 
 
-def default_despeckler(weights_path: Path | None = None) -> Denoiser:
-    """The despeckler PALM uses: DnCNN from ``weights_path`` when given, else the bundled one,
-    else :class:`ClassicalDespeckler`. Its ``name`` and ``weights`` go into the result notes."""
+#: The despecklers a user can choose: the bundled learned one (falling back to the classical
+#: filter when none ships) or the classical filter.
+DESPECKLER_CHOICES = ("learned", "classical")
+
+
+def default_despeckler(weights_path: Path | None = None, choice: str = "learned") -> Denoiser:
+    """The despeckler PALM uses: DnCNN from ``weights_path`` when given, else (``choice`` =
+    "learned") the bundled one, else :class:`ClassicalDespeckler`. Its ``name`` and ``weights``
+    go into the result notes."""
+    if choice not in DESPECKLER_CHOICES:
+        raise ValueError(f"unknown despeckler {choice!r}; choose one of {DESPECKLER_CHOICES}")
     if weights_path is not None:
         model = load_dncnn(weights_path)
         return DnCNNDenoiser(model, weights_identity(weights_path, USER_DNCNN_NAME))
-    bundled = bundled_despeckler()
+    bundled = bundled_despeckler() if choice == "learned" else None
     if bundled is not None:
         return bundled
     return ClassicalDespeckler()
@@ -441,12 +449,13 @@ class DespeckleOutcome:
 
 
 def despeckle_stage(
-    image: np.ndarray, enabled: bool = True, weights_path: Path | None = None
+    image: np.ndarray, enabled: bool = True, weights_path: Path | None = None,
+    choice: str = "learned",
 ) -> DespeckleOutcome:
     """Despeckle the US with :func:`default_despeckler` (or pass it through when disabled)."""
     if not enabled:
         return DespeckleOutcome(image, "US used without despeckling.")
-    despeckler = default_despeckler(weights_path)
+    despeckler = default_despeckler(weights_path, choice)
     return DespeckleOutcome(
         despeckler.denoise(image), f"US despeckled with {despeckler.name}.", despeckler.weights
     )

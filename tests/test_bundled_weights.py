@@ -141,3 +141,15 @@ def test_every_method_runs_on_the_demo_pair_with_the_shipped_weights(method):
         assert "endofuse-despeckler-small" in names
     if method != "palm":
         assert "endofuse-prior-small" in names
+
+
+def test_the_classical_despeckler_stays_one_click_away():
+    fusion_input = make_phantom_pair(seed=2, size=96, d=4).fusion_input()
+    palm = get_method("palm").params_type
+    classical = run("palm", fusion_input, palm(despeckler="classical"))
+    learned = run("palm", fusion_input, palm())
+    assert any("classical despeckler" in note for note in classical.notes)
+    assert not classical.weights
+    assert [w.name for w in learned.weights] == ["endofuse-despeckler-small"]
+    with pytest.raises(ValueError, match="despeckler"):
+        default_despeckler(choice="median")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..denoise import DESPECKLER_CHOICES
 from ..errors import NumericalError
 from ..fusion import FusionInput, FusionResult
 from ..params import param
@@ -69,6 +70,8 @@ class DdfmPalmParams:
     step: float = param(0.2, "Largest step of the US gradient descent.", 1e-6, 10.0)
     inner_iterations: int = param(30, "Maximum steps of each US descent.", 1, 10000)
     despeckle: bool = param(True, "Despeckle the US first (the data step's observation).")
+    despeckler: str = param("learned", "Despeckler: the bundled learned network or the "
+                            "classical TV filter.", choices=DESPECKLER_CHOICES)
     seed: int = param(3407, "Seed of the starting noise (same seed, same image).", 0, 2**31 - 1)
     precision: str = param("float32", "Network precision (reduced precision: GPU speed-up).",
                            choices=PRECISIONS)
@@ -288,7 +291,7 @@ class DdfmPalmMethod(FusionMethod):
         torch_device, model, identity = _load_model(self.name, params, device)
         from ..denoise import despeckle_stage
 
-        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle)
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler)
         xu0, notes = despeckled.image, [despeckled.note]
         weights = [identity] + ([despeckled.weights] if despeckled.weights else [])
         from ..palm import link_on_image_scale

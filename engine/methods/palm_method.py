@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..denoise import DESPECKLER_CHOICES
 from ..device import pick_device
 from ..fusion import FusionInput, FusionResult
 from ..palm import (
@@ -47,8 +48,10 @@ class PalmMethodParams:
                           "which can put the link at the wrong scale and diverge.",
                           choices=("image", "reference"))
     despeckle: bool = param(True, "Despeckle the US before fusion (its result starts PALM).")
+    despeckler: str = param("learned", "Despeckler: the bundled learned network or the "
+                            "classical TV filter.", choices=DESPECKLER_CHOICES)
     despeckler_weights: str = param("", "Optional DnCNN weights file (.pth) for despeckling; "
-                                    "empty: the bundled or classical despeckler.")
+                                    "empty: the despeckler chosen above.")
 
     def palm_params(self, d: int) -> PalmParams:
         return PalmParams(
@@ -77,7 +80,8 @@ class PalmMethod(FusionMethod):
         notes: list[str] = []
         reporter.step(0, params.iterations, "Despeckling the ultrasound")
         weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
-        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path)
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path,
+                                     params.despeckler)
         xu0 = despeckled.image
         notes.append(despeckled.note)
         weights = (despeckled.weights,) if despeckled.weights is not None else ()
