@@ -254,7 +254,8 @@ def test_ddfm_palm_on_the_phantom_changes_with_the_prior(tiny_path, tmp_path):
 
     phantom = make_phantom_pair(seed=0, size=48, d=4)
     pair = pair_scans(phantom.mri, phantom.us)
-    params = DdfmPalmParams(steps=4, weights_file=str(tiny_path), despeckle=False)
+    params = DdfmPalmParams(steps=4, weights_file=str(tiny_path), despeckle=False,
+                            prior_weight=1.0)
     result = run("ddfm-palm", pair, params)
     assert result.fused.shape == pair.us_shape == (48, 48)
     assert np.isfinite(result.fused).all()
@@ -265,6 +266,5 @@ def test_ddfm_palm_on_the_phantom_changes_with_the_prior(tiny_path, tmp_path):
                           for k, v in tiny["state_dict"].items()}
     other_path = tmp_path / "other_prior.pt"
     torch.save({"config": tiny["config"], "state_dict": tiny["state_dict"]}, other_path)
-    other = run("ddfm-palm", pair, DdfmPalmParams(steps=4, weights_file=str(other_path),
-                                                   despeckle=False))
+    other = run("ddfm-palm", pair, replace(params, weights_file=str(other_path)))
     assert np.abs(other.fused - result.fused).mean() > 1e-3
