@@ -35,6 +35,20 @@ def candidates() -> dict[str, dict]:
     }
 
 
+def best_time(model, x, t, repeats: int) -> float:
+    """Fastest of ``repeats`` evaluations after one warm-up."""
+    import torch
+
+    times = []
+    with torch.no_grad():
+        model(x, t)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x, t)
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
@@ -47,7 +61,8 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads {torch.get_num_threads()}")
-    header = f"{'configuration':44s} | {'params':>9s} {'MB':>6s} | {'s @600':>7s} {'ratio':>6s}"
+    header = (f"{'configuration':44s} | {'params':>9s} {'MB':>6s} | {'s @600':>7s} {'ratio':>6s}"
+              f" | {'channels-last s':>15s}")
     print(header)
     print("-" * len(header))
     base = None
@@ -57,18 +72,13 @@ def main() -> int:
         torch.save(model.state_dict(), buffer)
         side = -(-600 // model.stride) * model.stride
         x, t = torch.randn(1, 3, side, side), torch.tensor([500])
-        times = []
-        with torch.no_grad():
-            model(x, t)
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                model(x, t)
-                times.append(time.perf_counter() - start)
-        seconds = min(times)
+        seconds = best_time(model, x, t, args.repeats)
+        # the layout the diffusion methods use on the CPU (engine.methods.ddfm._load_model)
+        last = best_time(model.to(memory_format=torch.channels_last), x, t, args.repeats)
         base = base or seconds
         params = sum(p.numel() for p in model.parameters())
         print(f"{name:44s} | {params:9d} {len(buffer.getvalue()) / 1e6:6.2f} | "
-              f"{seconds:7.2f} {seconds / base:6.2f}")
+              f"{seconds:7.2f} {seconds / base:6.2f} | {last:15.2f}", flush=True)
     return 0
 
 

@@ -258,11 +258,17 @@ def _sample(method_name, model, prepared, params, corrector, reporter, device, p
 
 def _load_model(method_name, params, device):
     """(torch device, network on it, weights identity) for a run; ``device`` as the user gave."""
+    import torch
+
     from ..checkpoints import load_diffusion_prior
     from ..device import pick_device
 
     torch_device = pick_device(device)
     model, identity = load_diffusion_prior(method_name, params.weights_file or None)
+    if torch_device.type == "cpu":
+        # channels-last convolutions: 0.78 s instead of 0.99 s per 608x608 evaluation of the
+        # bundled prior on 2 cores (bench/prior_width.py); same results up to float32 rounding
+        model = model.to(memory_format=torch.channels_last)
     return torch_device, model.to(torch_device), identity
 
 
