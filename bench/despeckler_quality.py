@@ -38,6 +38,7 @@ def main() -> int:
     import torch
     from scipy.io import loadmat
 
+    from engine.commands.train_denoiser import parse_dilations
     from engine.denoise import (
         ClassicalDespeckler,
         Denoiser,
@@ -71,8 +72,7 @@ def main() -> int:
         bundled.name = f"bundled {bundled.name}"
         denoisers.append(bundled)
     if args.weights:
-        dilations = tuple(int(d) for d in args.dilations.split(",")) if args.dilations else None
-        model = load_dncnn(args.weights, dilations=dilations)
+        model = load_dncnn(args.weights, dilations=parse_dilations(args.dilations))
         identity = weights_identity(args.weights, "despeckler")
         denoisers.append(
             NormalisedDnCNNDenoiser(model, args.noise_std, identity) if args.noise_std

@@ -48,6 +48,18 @@ def add_arguments(parser) -> None:
                         help="train on the whole image pool, stationary textures included")
 
 
+def train_and_export(trainer, args, name: str, weights_path: Path) -> int:
+    """The common end of both training commands: run with a progress bar (unless ``--quiet``),
+    saving ``OUT/training_state.pt``; export the weights; print one summary line."""
+    progress = None if args.quiet else TextProgressBar(name)
+    trainer.run(args.steps, progress, Path(args.out) / "training_state.pt", args.save_every,
+                None if args.max_minutes is None else 60.0 * args.max_minutes)
+    path = trainer.export(weights_path)
+    print(f"{name}: {trainer.step} steps, last-100 mean loss {trainer.recent_loss():.5g}; "
+          f"weights in {path}")
+    return 0
+
+
 def parse_dilations(text: str | None) -> tuple[int, ...] | None:
     """``"1,2,3"`` -> (1, 2, 3); None or empty -> None (all 1)."""
     if not text:
@@ -79,11 +91,4 @@ def run(args) -> int:
         lambda c: DespecklerTrainer(c, despeckler_pool(c), args.device),
         DespecklerTrainer.kind, config, out / "training_state.pt", args.resume,
     )
-    progress = None if args.quiet else TextProgressBar(NAME)
-    trainer.run(args.steps, progress, out / "training_state.pt", args.save_every,
-                None if args.max_minutes is None else 60.0 * args.max_minutes)
-    path = trainer.export(out / "despeckler.pt")
-    print(f"{NAME}: {trainer.step} steps, last-100 mean loss "
-          f"{sum(trainer.losses[-100:]) / max(1, len(trainer.losses[-100:])):.5g}; "
-          f"weights in {path}")
-    return 0
+    return train_and_export(trainer, args, NAME, out / "despeckler.pt")

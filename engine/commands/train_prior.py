@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .progress_bar import TextProgressBar
-from .train_denoiser import add_common_arguments
+from .train_denoiser import add_common_arguments, train_and_export
 
 NAME = "train-prior"
 HELP = "Train the small diffusion prior (ADM UNet) on shippable images."
@@ -47,11 +46,4 @@ def run(args) -> int:
     )
     if args.init and not args.resume:
         trainer.load_weights(args.init)
-    progress = None if args.quiet else TextProgressBar(NAME)
-    trainer.run(args.steps, progress, out / "training_state.pt", args.save_every,
-                None if args.max_minutes is None else 60.0 * args.max_minutes)
-    path = trainer.export(out / "prior.pt")
-    print(f"{NAME}: {trainer.step} steps, last-100 mean loss "
-          f"{sum(trainer.losses[-100:]) / max(1, len(trainer.losses[-100:])):.5g}; "
-          f"weights in {path}")
-    return 0
+    return train_and_export(trainer, args, NAME, out / "prior.pt")

@@ -103,6 +103,11 @@ class Trainer(ABC):
         self.losses.append(value)
         return value
 
+    def recent_loss(self, count: int = 100) -> float:
+        """Mean of the last ``count`` batch losses (0 before the first step)."""
+        recent = self.losses[-count:]
+        return sum(recent) / max(1, len(recent))
+
     # ---------------------------------------------------------------- state
 
     def state(self) -> dict[str, Any]:
