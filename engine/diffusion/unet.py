@@ -85,11 +85,13 @@ class TimestepEmbedSequential(nn.Sequential):
 
 
 class ResBlock(TimestepBlock):
-    """Residual block with scale-shift timestep conditioning and optional 2x up/down resampling.
+    """Residual block with timestep conditioning and optional 2x up/down resampling.
 
         h = conv_in(resample(SiLU(GN_in(x))))            x = resample(x)
-        scale, shift = split(Linear(SiLU(emb)))           (scale first)
+        e = Linear(SiLU(emb))                              (2C outputs, or C without scale-shift)
+        scale, shift = split(e)                            (scale first)
         h = conv_out(SiLU(GN_out(h) (1 + scale) + shift))  [use_scale_shift_norm]
+        h = conv_out(SiLU(GN_out(h + e)))                  [otherwise]
         return skip(x) + h                                 (skip = 1x1 conv when widths differ)
 
     Resampling is average pooling (down) or nearest-neighbour (up); it has no parameters.
@@ -149,6 +151,42 @@ class ResBlock(TimestepBlock):
         else:
             h = self.out_layers(h + e)
         return self.skip_connection(x) + h
+
+
+class Downsample(nn.Module):
+    """2x downsampling between levels when ``resblock_updown`` is off.
+
+        op(x) = Conv3x3(x, stride 2, padding 1)     [conv_resample]
+        op(x) = AvgPool2x2(x)                       [otherwise; no parameters]
+
+    The module is named ``op`` as in the reference (keys ``input_blocks.N.0.op.weight``).
+    """
+
+    def __init__(self, channels: int, use_conv: bool) -> None:
+        super().__init__()
+        self.op: nn.Module = (
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+            if use_conv
+            else nn.AvgPool2d(kernel_size=2, stride=2)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Upsample(nn.Module):
+    """2x nearest-neighbour upsampling, then ``conv`` (3x3) when ``conv_resample``.
+
+        out = Conv3x3(Nearest2x(x))                 (keys ``output_blocks.N.M.conv.weight``)
+    """
+
+    def __init__(self, channels: int, use_conv: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1) if use_conv else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return x if self.conv is None else self.conv(x)
 
 
 class AttentionBlock(nn.Module):
@@ -213,6 +251,12 @@ def _parse_ints(text: str | tuple | list) -> tuple:
 class ADMUNet(nn.Module):
     """The guided-diffusion UNet, constructed from the reference ``create_model`` keyword set.
 
+    Every combination the reference accepts builds with the reference's module names and shapes:
+    ``resblock_updown`` (ResBlock resampling, or :class:`Downsample`/:class:`Upsample` between
+    levels, with a 3x3 convolution when ``conv_resample``, the reference ``UNetModel`` default),
+    ``use_scale_shift_norm``, ``learn_sigma`` (6 or 3 output channels), heads by count
+    (``num_head_channels=-1``, ``num_heads``) or by width (``num_head_channels``),
+    ``num_heads_upsample``, ``use_new_attention_order``, ``class_cond`` (1000 labels).
     ``use_checkpoint`` (gradient checkpointing) and ``use_fp16`` only matter for training; the
     reference ``create_model`` never converts the weights to fp16, so neither do we (use autocast).
     ``model_path`` is accepted and ignored: loading is :func:`load_adm_weights`'s job.
@@ -239,10 +283,9 @@ class ADMUNet(nn.Module):
         model_path: str = "",
         in_channels: int = 3,
         norm_groups: int = 32,
+        conv_resample: bool = True,
     ) -> None:
         super().__init__()
-        if not resblock_updown:
-            raise ValueError("only resblock_updown=True (the public checkpoints) is supported")
         mult = _parse_ints(channel_mult) if channel_mult not in ("", None) else None
         if mult is None:
             if image_size not in DEFAULT_CHANNEL_MULT:
@@ -260,6 +303,8 @@ class ADMUNet(nn.Module):
         )
         if norm_groups != 32:  # only small project priors use another group count
             self.config["norm_groups"] = norm_groups
+        if not conv_resample:  # a reference UNetModel argument that create_model leaves on
+            self.config["conv_resample"] = conv_resample
         self.model_channels = num_channels
         self.out_channels = 6 if learn_sigma else 3
         #: spatial size must be a multiple of this (one halving per level but the last)
@@ -275,6 +320,12 @@ class ADMUNet(nn.Module):
             return ResBlock(
                 ch_in, emb_dim, dropout, ch_out, use_scale_shift_norm, up, down, norm_groups
             )
+
+        def down(ch: int) -> nn.Module:
+            return res(ch, ch, down=True) if resblock_updown else Downsample(ch, conv_resample)
+
+        def up(ch: int) -> nn.Module:
+            return res(ch, ch, up=True) if resblock_updown else Upsample(ch, conv_resample)
 
         def attn(ch: int, heads: int) -> AttentionBlock:
             return AttentionBlock(
@@ -297,7 +348,7 @@ class ADMUNet(nn.Module):
                 self.input_blocks.append(TimestepEmbedSequential(*layers))
                 skip_chans.append(ch)
             if level != len(mult) - 1:
-                self.input_blocks.append(TimestepEmbedSequential(res(ch, ch, down=True)))
+                self.input_blocks.append(TimestepEmbedSequential(down(ch)))
                 skip_chans.append(ch)
                 ds *= 2
         self.middle_block = TimestepEmbedSequential(res(ch, ch), attn(ch, num_heads), res(ch, ch))
@@ -309,7 +360,7 @@ class ADMUNet(nn.Module):
                 if ds in attention_ds:
                     layers.append(attn(ch, heads_up))
                 if level and i == num_res_blocks:
-                    layers.append(res(ch, ch, up=True))
+                    layers.append(up(ch))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
         self.out = nn.Sequential(
