@@ -215,7 +215,7 @@ def test_convolutional_resampling_has_the_reference_keys():
 
 
 def test_resampling_modules_follow_their_equations():
-    from engine.diffusion.unet import Downsample, Upsample
+    from engine.diffusion.unet_blocks import Downsample, Upsample
 
     x = torch.randn(2, 8, 6, 10, generator=torch.Generator().manual_seed(0))
     down = Downsample(8, use_conv=True)
@@ -232,7 +232,7 @@ def test_resampling_modules_follow_their_equations():
 
 def test_resblock_without_scale_shift_adds_the_embedding_before_the_norm():
     """h = conv_out(SiLU(GN(conv_in(SiLU(GN(x))) + Linear(SiLU(emb))))) + skip(x)."""
-    from engine.diffusion.unet import ResBlock
+    from engine.diffusion.unet_blocks import ResBlock
 
     block = ResBlock(32, 16, 0.0, 64, use_scale_shift_norm=False).eval()
     for p in block.parameters():
