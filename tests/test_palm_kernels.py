@@ -1,0 +1,102 @@
+"""The fused PALM descent kernel against the step formula and against the tensor loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine import palm_kernels
+from engine.palm import (
+    PalmParams,
+    initial_state,
+    make_problem,
+    mri_update,
+    us_descent_reference,
+)
+from engine.phantom import make_phantom_pair
+
+
+def step_formula(z, b, a0, a1):
+    """delta_k = b_k + a0 z_k - a1 (z_{k-1} + z_{k+1}) with z_0 := z_1, z_{N+1} := z_N."""
+    left, right = np.r_[z[0], z[:-1]], np.r_[z[1:], z[-1]]
+    delta = b + a0 * z - a1 * (left + right)
+    return z - delta, delta
+
+
+def descend(z, b, a0=0.3, a1=0.1, c=0.0, max_steps=7, min_step_norm=0.0, cancel=None):
+    z_t = torch.from_numpy(z.copy())
+    steps, finished = palm_kernels.descend_speckle_free(
+        z_t, torch.from_numpy(b), a0, a1, c, max_steps, min_step_norm, cancel, 10
+    )
+    return z_t.numpy(), steps, finished
+
+
+def test_kernel_steps_follow_the_formula():
+    rng = np.random.default_rng(0)
+    z0, b = rng.normal(size=37) * 0.1, rng.normal(size=37) * 0.01
+    for count in (1, 2, 7):  # odd counts end in the spare buffer and are copied back
+        out, steps, finished = descend(z0, b, max_steps=count)
+        expected = z0
+        for _ in range(count):
+            expected, _ = step_formula(expected, b, 0.3, 0.1)
+        assert (steps, finished) == (count, True)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-15)
+
+
+def test_kernel_stops_on_a_short_step():
+    rng = np.random.default_rng(1)
+    z0, b = rng.normal(size=50), np.zeros(50)
+    z, norms = z0, []
+    for _ in range(40):
+        z, delta = step_formula(z, b, 0.3, 0.1)
+        norms.append(np.linalg.norm(delta))
+    threshold = 0.5 * (norms[11] + norms[12])  # first step shorter than this: step 13
+    _, steps, finished = descend(z0, b, max_steps=40, min_step_norm=threshold)
+    assert (steps, finished) == (13, True)
+
+
+def test_kernel_hands_back_when_the_speckle_term_could_matter():
+    """z rises by 1e-3 per step; with the limit at 5.5e-3, steps 0..5 start below it."""
+    limit = 5.5e-3
+    c = palm_kernels.NEGLIGIBLE / (20 * math.exp(limit))
+    assert palm_kernels.speckle_free_limit(c, 20) == pytest.approx(limit)
+    out, steps, finished = descend(np.zeros(8), np.full(8, -1e-3), 0.0, 0.0, c, 20)
+    assert (steps, finished) == (6, False)
+    np.testing.assert_allclose(out, 6e-3, rtol=1e-12)
+    _, steps, finished = descend(np.full(8, 0.01), np.zeros(8), c=c, max_steps=20)
+    assert (steps, finished) == (0, False)
+    assert palm_kernels.speckle_free_limit(0.0, 20) == math.inf
+
+
+def test_cancel_is_checked_every_ten_steps():
+    calls = []
+    descend(np.zeros(9), np.zeros(9), max_steps=25, cancel=lambda: calls.append(1))
+    assert len(calls) == 3  # before steps 0, 10, 20
+
+
+@pytest.fixture(scope="module")
+def phantom_problem():
+    pair = make_phantom_pair(3, 96, 4).fusion_input()
+    from engine.palm import link_on_image_scale
+
+    c = np.abs(link_on_image_scale(pair.y_m, pair.y_u, 4))
+    return pair, c
+
+
+@pytest.mark.parametrize("tau2", [1e-15, 1e-2])
+def test_descent_with_and_without_the_kernel_agree(phantom_problem, monkeypatch, tau2):
+    """Reference weights (speckle term dropped) and a large tau2 (tensor loop takes over)."""
+    pair, c = phantom_problem
+    problem = make_problem(pair.y_m, pair.y_u, c, PalmParams(d=4, tau2=tau2, tau4=0.5))
+    state = initial_state(problem)
+    x1 = mri_update(state, problem)
+    fused, steps = us_descent_reference(x1, state.x_us, problem)
+    monkeypatch.setattr(palm_kernels, "applies", lambda z: False)
+    plain, plain_steps = us_descent_reference(x1, state.x_us, problem)
+    assert steps == plain_steps
+    change = float((plain - state.x_us).abs().max())
+    assert change > 1e-6  # the descent moved
+    torch.testing.assert_close(fused, plain, rtol=0, atol=palm_kernels.NEGLIGIBLE)
