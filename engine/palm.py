@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import palm_kernels
 from .errors import NumericalError, ParameterError
 from .operators import (
     MONOMIALS,
@@ -213,12 +212,17 @@ def make_problem(
 
 def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
     """Closed-form MRI step (see module docstring); returns the new x1 on the US grid."""
+    from . import palm_kernels
+
     p, link = problem.params, problem.link
     x1k, x2 = state.x_mri, state.x_us
-    slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint), hoisted
-    # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
-    weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
-    weighted_target.mul_(-8 * p.tau1).add_(x1k, alpha=2 * p.tau1)
+    if palm_kernels.applies(x1k, x2):  # one fused pass
+        weighted_target = palm_kernels.mri_target(x1k, x2, problem.link_slope, link.c, p.tau1)
+    else:
+        slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint)
+        # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
+        weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
+        weighted_target.mul_(-8 * p.tau1).add_(x1k, alpha=2 * p.tau1)
     r_hat = torch.fft.fft2(weighted_target).add_(problem.rhs_data_hat)
     correction = block_sum(problem.otf_over_q * r_hat, p.d).mul_(problem.inv_denominator)
     x_hat = r_hat.mul_(problem.inv_q_tau).sub_(
@@ -268,24 +272,32 @@ def us_descent_reference(
     which saves one pass over the image per step; x = y - z at the end. The step norm |delta|
     is the reference's stop test.
     """
+    from . import palm_kernels
+
     p = problem.params
     shape = tuple(x1.shape)
     alpha = p.step
     rho = 0.0 if prior is None else prior.rho
     y = problem.xu0_vector
-    target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
+    v, w = _column_major(x1), _column_major(x2_prev)
+    anchor = None if prior is None else _column_major(prior.anchor)
     a0 = 2 * alpha * p.tau3 + alpha * p.tau4 / 2 + alpha * rho
     a1 = alpha * p.tau3
-    b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
-    if prior is None:
-        z = torch.full_like(y, -EPSILON)
+    fused = palm_kernels.applies(v, w, y)
+    if fused:  # b' in one pass
+        b = palm_kernels.descent_offset(
+            v, w, y, anchor, problem.link.c, alpha * p.tau4 / 2, -alpha * p.tau2 * p.gamma,
+            alpha * rho, a0, a1,
+        )
     else:
-        anchor = _column_major(prior.anchor)
-        b = b + (alpha * rho) * anchor
-        z = y - anchor
-    b.sub_(_tridiagonal(y, a0, a1))  # b' = b - S y
+        target = 4 * _vector_link(problem.link, v) - 3 * w
+        b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
+        if anchor is not None:
+            b = b + (alpha * rho) * anchor
+        b.sub_(_tridiagonal(y, a0, a1))  # b' = b - S y
+    z = torch.full_like(y, -EPSILON) if anchor is None else y - anchor
     steps = 0
-    if palm_kernels.applies(z):  # one fused pass per step while the speckle term is negligible
+    if fused:  # one fused pass per step while the speckle term is negligible
         steps, finished = palm_kernels.descend_speckle_free(
             z, b, a0, a1, alpha * p.tau2, p.inner_iterations, p.min_step_norm, check_cancel,
             CANCEL_CHECK_EVERY,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numba
 import numpy as np
 import torch
 
@@ -32,9 +33,10 @@ import torch
 #: the iterates are O(1) and the golden tolerance against the reference is 1e-9 relative
 NEGLIGIBLE = 1e-12
 
-_compiled = None  # the numba kernel, compiled on first use (keeps numba out of start-up)
+#: compiled on first call, then kept in numba's on-disk cache; nogil: the viewer's UI thread runs
+_jit = numba.njit(fastmath=True, nogil=True, cache=True)
 
-
+@_jit
 def _steps(z, spare, b, a0, a1, count, min_norm2, limit, z_bound):
     """Up to ``count`` steps; returns (steps done, stopped by the norm test, bound on max z).
 
@@ -75,9 +77,82 @@ def _steps(z, spare, b, a0, a1, count, min_norm2, limit, z_bound):
     return done, stopped, z_bound
 
 
-def applies(z: torch.Tensor) -> bool:
-    """Whether the fused kernel can run on ``z``: a contiguous float64 vector on the CPU."""
-    return z.device.type == "cpu" and z.dtype == torch.float64 and z.is_contiguous()
+@_jit
+def _link(c, x, g):
+    """f(x, g) = P0(x) + g (P1(x) + g (P2(x) + g (P3(x) + g c15))) (PolynomialLink.value)."""
+    p0 = (((c[4] * x + c[3]) * x + c[2]) * x + c[1]) * x + c[0]
+    p1 = ((c[8] * x + c[7]) * x + c[6]) * x + c[5]
+    p2 = (c[11] * x + c[10]) * x + c[9]
+    p3 = c[13] * x + c[12]
+    return p0 + g * (p1 + g * (p2 + g * (p3 + g * c[14])))
+
+
+@_jit
+def _descent_offset(v, w, y, anchor, c, s, const, r, a0, a1, out):
+    """out_k = s (4 f(v_k, g_k) - 3 w_k) + const + r anchor_k - (S y)_k (reference descent).
+
+    g_k = sqrt(v_k^2 + (v_k - v_{k+1})^2), with v_{N+1} := 0; S y as in the descent.
+    """
+    n = v.size
+    for k in range(n):
+        right = v[k + 1] if k + 1 < n else 0.0
+        dv = v[k] - right
+        g = np.sqrt(v[k] * v[k] + dv * dv)
+        y_left = y[k - 1] if k > 0 else y[0]
+        y_right = y[k + 1] if k + 1 < n else y[n - 1]
+        s_y = a0 * y[k] - a1 * (y_left + y_right)
+        out[k] = s * (4.0 * _link(c, v[k], g) - 3.0 * w[k]) + const + r * anchor[k] - s_y
+
+
+@_jit
+def _mri_target(x, x2, a0, a1, a2, c, tau1, out):
+    """out = 2 tau1 x - 8 tau1 f'(x; g_yint) (x2 - f(x, |grad x|)) (the MRI update's target).
+
+    f' = ((A3 x + A2) x + A1) x + A0 with A3 = 4 c5; |grad x| from the zero-padded forward
+    differences x(i, j) - x(i, j+1) and x(i, j) - x(i+1, j).
+    """
+    rows, cols = x.shape
+    a3 = 4.0 * c[4]
+    for i in range(rows):
+        for j in range(cols):
+            v = x[i, j]
+            jx = v - x[i, j + 1] if j + 1 < cols else v
+            jy = v - x[i + 1, j] if i + 1 < rows else v
+            g = np.sqrt(jx * jx + jy * jy)
+            slope = ((a3 * v + a2[i, j]) * v + a1[i, j]) * v + a0[i, j]
+            out[i, j] = 2.0 * tau1 * v - 8.0 * tau1 * slope * (x2[i, j] - _link(c, v, g))
+
+
+def applies(*tensors: torch.Tensor) -> bool:
+    """Whether the fused kernels can run on these tensors: float64 on the CPU."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
+
+
+def _arrays(*tensors: torch.Tensor) -> list[np.ndarray]:
+    return [t.detach().contiguous().numpy() for t in tensors]
+
+
+def descent_offset(
+    v: torch.Tensor, w: torch.Tensor, y: torch.Tensor, anchor: torch.Tensor | None,
+    coefficients, s: float, const: float, r: float, a0: float, a1: float,
+) -> torch.Tensor:
+    """b' of the reference descent in one pass (see :func:`_descent_offset`); r = 0: no anchor."""
+    out = torch.empty_like(y)
+    v_np, w_np, y_np = _arrays(v, w, y)
+    anchor_np = y_np if anchor is None else _arrays(anchor)[0]
+    c = np.asarray(coefficients, dtype=np.float64)
+    _descent_offset(v_np, w_np, y_np, anchor_np, c, s, const, r, a0, a1, out.numpy())
+    return out
+
+
+def mri_target(
+    x: torch.Tensor, x2: torch.Tensor, slope: tuple[torch.Tensor, ...], coefficients, tau1: float
+) -> torch.Tensor:
+    """2 tau1 X of the MRI update in one pass (:func:`_mri_target`); slope = (A0, A1, A2, A3)."""
+    x_np, x2_np, a0, a1, a2 = _arrays(x, x2, *slope[:3])
+    out = np.empty_like(x_np)
+    _mri_target(x_np, x2_np, a0, a1, a2, np.asarray(coefficients, dtype=np.float64), tau1, out)
+    return torch.from_numpy(out)
 
 
 def speckle_free_limit(c: float, max_steps: int) -> float:
@@ -85,15 +160,6 @@ def speckle_free_limit(c: float, max_steps: int) -> float:
     if c <= 0:
         return math.inf
     return math.log(NEGLIGIBLE / (c * max(1, max_steps)))
-
-
-def _kernel():
-    global _compiled
-    if _compiled is None:
-        import numba
-
-        _compiled = numba.njit(fastmath=True, nogil=True, cache=True)(_steps)
-    return _compiled
 
 
 def descend_speckle_free(
@@ -113,7 +179,7 @@ def descend_speckle_free(
     remaining steps with the full update. ``check_cancel`` is called before steps 0,
     check_every, 2 check_every, ... as in the tensor loop.
     """
-    kernel = _kernel()
+    kernel = _steps
     z_np, b_np = z.numpy(), b.numpy()
     spare = np.empty_like(z_np)
     limit = speckle_free_limit(c, max_steps)

@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from engine import palm_kernels
+from engine.operators import PolynomialLink
 from engine.palm import (
     PalmParams,
+    _tridiagonal,
+    _vector_link,
     initial_state,
     make_problem,
     mri_update,
@@ -94,9 +97,37 @@ def test_descent_with_and_without_the_kernel_agree(phantom_problem, monkeypatch,
     state = initial_state(problem)
     x1 = mri_update(state, problem)
     fused, steps = us_descent_reference(x1, state.x_us, problem)
-    monkeypatch.setattr(palm_kernels, "applies", lambda z: False)
+    monkeypatch.setattr(palm_kernels, "applies", lambda *tensors: False)
     plain, plain_steps = us_descent_reference(x1, state.x_us, problem)
     assert steps == plain_steps
     change = float((plain - state.x_us).abs().max())
     assert change > 1e-6  # the descent moved
     torch.testing.assert_close(fused, plain, rtol=0, atol=palm_kernels.NEGLIGIBLE)
+
+
+def test_fused_mri_target_matches_the_tensor_formula(phantom_problem):
+    pair, c = phantom_problem
+    problem = make_problem(pair.y_m, pair.y_u, c, PalmParams(d=4))
+    rng = np.random.default_rng(2)
+    x = problem.yint + torch.from_numpy(rng.normal(size=problem.yint.shape) * 0.05)
+    x2 = problem.xu0.clone()
+    slope = PolynomialLink.horner_images(x, problem.link_slope)
+    expected = 2 * 0.7 * x - 8 * 0.7 * slope * (x2 - problem.link.of_image(x))
+    fused = palm_kernels.mri_target(x, x2, problem.link_slope, problem.link.c, 0.7)
+    torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_anchor", [False, True])
+def test_fused_descent_offset_matches_the_tensor_formula(phantom_problem, with_anchor):
+    pair, c = phantom_problem
+    link = PolynomialLink(c)
+    rng = np.random.default_rng(3)
+    v, w, y, anchor = (torch.from_numpy(rng.uniform(0, 1, 101)) for _ in range(4))
+    s, const, r, a0, a1 = 0.3, -0.01, (0.2 if with_anchor else 0.0), 0.5, 0.125
+    expected = s * (4 * _vector_link(link, v) - 3 * w) + const - _tridiagonal(y, a0, a1)
+    if with_anchor:
+        expected = expected + r * anchor
+    fused = palm_kernels.descent_offset(
+        v, w, y, anchor if with_anchor else None, link.c, s, const, r, a0, a1
+    )
+    torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-12)
