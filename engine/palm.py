@@ -216,8 +216,9 @@ def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
 
     p, link = problem.params, problem.link
     x1k, x2 = state.x_mri, state.x_us
-    if palm_kernels.applies(x1k, x2):  # one fused pass
+    if palm_kernels.applies(x1k, x2):  # fused passes and real FFTs
         weighted_target = palm_kernels.mri_target(x1k, x2, problem.link_slope, link.c, p.tau1)
+        return palm_kernels.mri_solve(weighted_target, problem)
     else:
         slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint)
         # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place

@@ -123,6 +123,41 @@ def _mri_target(x, x2, a0, a1, a2, c, tau1, out):
             out[i, j] = 2.0 * tau1 * v - 8.0 * tau1 * slope * (x2[i, j] - _link(c, v, g))
 
 
+@_jit
+def _woodbury_half(r, rhs, otf_over_q, otf_conj_over_q_tau, inv_q_tau, inv_denominator, out):
+    """Half-spectrum Woodbury solve of the MRI update (module docstring of engine.palm).
+
+    ``r`` holds the columns j <= W/2 of F(2 tau1 X) (rfft2); ``rhs`` etc. are full (H, W).
+        r_hat = r + rhs                                     (columns j <= W/2, in place)
+        C = U^H(B r_hat / Q) / (kappa + U^H(|B|^2 / Q))     (sum over the d x d tiles)
+        out = r_hat / (tau Q) - conj(B) / (tau Q) U C       (columns j <= W/2)
+    The columns j > W/2 of B r_hat / Q that the tile sum needs follow from Hermitian symmetry,
+    Z(i, j) = conj(Z(-i, -j)), since Z is the spectrum of a real image (B: real PSF; Q even).
+    """
+    rows, cols = otf_over_q.shape
+    h, w = inv_denominator.shape
+    half = r.shape[1]
+    for i in range(rows):
+        for j in range(half):
+            r[i, j] += rhs[i, j]
+    tiles = np.zeros((h, w), dtype=np.complex128)
+    for i in range(rows):
+        mirror_i = (rows - i) % rows
+        for j in range(cols):
+            if j < half:
+                z = otf_over_q[i, j] * r[i, j]
+            else:
+                mirror = otf_over_q[mirror_i, cols - j] * r[mirror_i, cols - j]
+                z = mirror.conjugate()
+            tiles[i % h, j % w] += z
+    for a in range(h):
+        for b in range(w):
+            tiles[a, b] *= inv_denominator[a, b]
+    for i in range(rows):
+        for j in range(half):
+            out[i, j] = r[i, j] * inv_q_tau[i, j] - otf_conj_over_q_tau[i, j] * tiles[i % h, j % w]
+
+
 def applies(*tensors: torch.Tensor) -> bool:
     """Whether the fused kernels can run on these tensors: float64 on the CPU."""
     return all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
@@ -198,3 +233,19 @@ def descend_speckle_free(
         if done < count:  # max z passed the limit: the speckle term matters from here on
             return steps, False
     return steps, True
+
+
+def mri_solve(weighted_target: torch.Tensor, problem) -> torch.Tensor:
+    """x1 = F^-1(x_hat) of the MRI update from 2 tau1 X, with real FFTs (:func:`_woodbury_half`).
+
+    ``problem`` is the :class:`engine.palm.PalmProblem`.
+    """
+    shape = tuple(weighted_target.shape)
+    r = torch.fft.rfft2(weighted_target)
+    out = torch.empty_like(r)
+    r_np, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den = _arrays(
+        r, problem.rhs_data_hat, problem.otf_over_q, problem.otf_conj_over_q_tau,
+        problem.inv_q_tau, problem.inv_denominator,
+    )
+    _woodbury_half(r_np, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den, out.numpy())
+    return torch.fft.irfft2(out, s=shape)
