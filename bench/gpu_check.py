@@ -5,18 +5,18 @@ One short script for a machine with a CUDA GPU (under 8 minutes on one modern GP
 1. agreement (relative L2 error ||a - b|| / ||b||, the CPU float64/float32 result as b):
    PALM, 10 reference-variant iterations on Data1 (600x600, d = 6) in float64, goal <= 1e-6;
    the full 256x256 ADM (random weights, seed 0) in float32 with TF32 off, goal <= 1e-5, and
-   under bf16/fp16 autocast, goal <= 1e-3; optionally (``--pytest``) the engine test files run
-   on this machine, where the methods pick CUDA by themselves;
+   under bf16/fp16 autocast, goal <= 1e-3; and the engine test files run on this machine, where
+   the methods pick CUDA by themselves (``--skip-tests`` leaves them out);
 2. timings: PALM 10 iterations (float64, float32), the bundled prior per evaluation at 608x608
    and the full ADM per evaluation at 256x256 (float32, TF32, bf16, fp16, channels-last, CUDA
    graph replay), ``ddfm-em`` 100 steps at 256x256 and ``ddfm-palm`` end to end at 600x600 (40
    steps) with the bundled prior and with a randomly initialised full-size ADM;
 3. one table: case, value, goal, verdict.
 
-``--dry-run`` runs every stage on the CPU at toy sizes (tiny ADM, 48x48 phantom, 2 steps) in a
-few seconds, so that CI keeps the script working; its numbers mean nothing.
+``--dry-run`` runs every stage but the tests on the CPU at toy sizes (tiny ADM, 48x48 phantom,
+2 steps) in seconds, so that CI keeps the script working; its numbers mean nothing.
 
-    python bench/gpu_check.py [--device cuda] [--pytest] [--dry-run]
+    python bench/gpu_check.py [--device cuda] [--skip-tests] [--dry-run]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.diffusion import FULL as FULL_ADM  # noqa: E402
+from bench.diffusion import TINY as TINY_ADM  # noqa: E402
 from engine.diffusion.unet import ADMUNet  # noqa: E402
 from engine.methods import run as run_method  # noqa: E402
 from engine.methods.ddfm import DdfmEmParams, DdfmPalmParams  # noqa: E402
@@ -43,15 +45,7 @@ from engine.palm import PalmParams, palm_fuse  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
 DATA1 = ROOT.parent / "shared" / "fixtures" / "palm" / "data1_reference.npz"
-FULL_ADM = dict(
-    image_size=256, num_channels=256, num_res_blocks=2, channel_mult="",
-    attention_resolutions="32,16,8", num_heads=4, num_head_channels=64,
-)
-TINY_ADM = dict(
-    image_size=32, num_channels=32, num_res_blocks=1, channel_mult="1,1,2",
-    attention_resolutions="16,8", num_heads=4, num_head_channels=16,
-)
-#: engine test files run by ``--pytest`` (the methods choose CUDA when it is present)
+#: engine test files run on the GPU machine (the methods choose CUDA when it is present)
 ENGINE_TESTS = ("tests/test_palm.py", "tests/test_unet.py", "tests/test_ddfm.py",
                 "tests/test_em.py", "tests/test_operators.py")
 
@@ -312,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dry-run", action="store_true",
                         help="toy sizes on the CPU (CI); the numbers mean nothing")
-    parser.add_argument("--pytest", action="store_true", help="also run the engine test files")
+    parser.add_argument("--skip-tests", action="store_true", help="leave out the engine tests")
     args = parser.parse_args(argv)
     dry = args.dry_run
     device = torch.device("cpu" if dry else args.device)
@@ -335,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         stages.append(("random full ADM end to end",
                        lambda: end_to_end(device, sizes, save_prior(full_adm(sizes),
                                                                     Path(folder)))))
-        if args.pytest:
+        if not (dry or args.skip_tests):
             stages.append(("engine tests", engine_tests))
         for name, stage in stages:
             start = time.perf_counter()

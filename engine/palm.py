@@ -219,11 +219,10 @@ def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
     if palm_kernels.applies(x1k, x2):  # fused passes and real FFTs
         weighted_target = palm_kernels.mri_target(x1k, x2, problem.link_slope, link.c, p.tau1)
         return palm_kernels.mri_solve(weighted_target, problem)
-    else:
-        slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint)
-        # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
-        weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
-        weighted_target.mul_(-8 * p.tau1).add_(x1k, alpha=2 * p.tau1)
+    slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint), hoisted
+    # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
+    weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
+    weighted_target.mul_(-8 * p.tau1).add_(x1k, alpha=2 * p.tau1)
     r_hat = torch.fft.fft2(weighted_target).add_(problem.rhs_data_hat)
     correction = block_sum(problem.otf_over_q * r_hat, p.d).mul_(problem.inv_denominator)
     x_hat = r_hat.mul_(problem.inv_q_tau).sub_(
@@ -280,18 +279,17 @@ def us_descent_reference(
     alpha = p.step
     rho = 0.0 if prior is None else prior.rho
     y = problem.xu0_vector
-    v, w = _column_major(x1), _column_major(x2_prev)
     anchor = None if prior is None else _column_major(prior.anchor)
     a0 = 2 * alpha * p.tau3 + alpha * p.tau4 / 2 + alpha * rho
     a1 = alpha * p.tau3
-    fused = palm_kernels.applies(v, w, y)
-    if fused:  # b' in one pass
+    fused = palm_kernels.applies(x1, x2_prev, y)
+    if fused:  # b' in one pass, reading the images in column-major order
         b = palm_kernels.descent_offset(
-            v, w, y, anchor, problem.link.c, alpha * p.tau4 / 2, -alpha * p.tau2 * p.gamma,
-            alpha * rho, a0, a1,
+            x1, x2_prev, y, anchor, problem.link.c, alpha * p.tau4 / 2,
+            -alpha * p.tau2 * p.gamma, alpha * rho, a0, a1,
         )
     else:
-        target = 4 * _vector_link(problem.link, v) - 3 * w
+        target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
         b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
         if anchor is not None:
             b = b + (alpha * rho) * anchor
@@ -304,7 +302,7 @@ def us_descent_reference(
             CANCEL_CHECK_EVERY,
         )
         if finished:
-            return _from_column_major(y - z, shape), steps
+            return palm_kernels.image_of_difference(y, z, shape), steps
     delta = torch.empty_like(z)
     # views made once: neighbours k-1 / k+1, and the two end points (stride N - 1)
     delta_hi, delta_lo, z_lo, z_hi = delta[1:], delta[:-1], z[:-1], z[1:]

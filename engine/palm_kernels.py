@@ -1,23 +1,30 @@
-"""Fused CPU kernel of the PALM US descent (numba) for :func:`engine.palm.us_descent_reference`.
+"""Fused CPU kernels (numba) of one PALM iteration in float64, called by :mod:`engine.palm`.
 
-The reference descent iterates, on the column-major vector z = y - x (see that function),
+Each kernel replaces a chain of tensor operations (one pass over memory each) by one pass; all
+are single-threaded: on a loaded 2-core machine a second thread costs more than it gains
+(``bench/palm.py``). Off the CPU or in float32 the tensor code runs instead.
+
+* :func:`mri_target` - the MRI update's linearised target 2 tau1 X (link, gradient, slope);
+* :func:`mri_solve` - its Fourier solve with real FFTs: the Woodbury tile sum over the full
+  spectrum is read from the half spectrum by Hermitian symmetry (:func:`_woodbury_half`);
+* :func:`descent_offset` - the constant b' of the reference US descent;
+* :func:`descend_speckle_free` - the descent itself. On the column-major vector z = y - x:
 
     delta_k = b'_k + c exp(z_k) + a0 z_k - a1 (z_{k-1} + z_{k+1})      (z_0, z_{N+1} := z_1, z_N)
     z_k    <- z_k - delta_k,          stop when sum_k delta_k^2 < min_step_norm^2,
 
-with c = alpha tau2. Written as separate tensor operations this is seven passes over N-element
-arrays per step; :func:`_steps` does one pass (read z and b', write the new z into a second
-buffer, accumulate sum delta^2 and max z), single-threaded: on a loaded 2-core machine a second
-thread costs more than it gains.
+  with c = alpha tau2: seven tensor passes per step, one here (:func:`_steps`: read z and b',
+  write the new z into a second buffer, accumulate sum delta^2).
 
 The speckle term. With the reference weights c = 0.2 * 1e-15, so c exp(z_k) is below 1e-15 for
-z_k < 1.6, under the rounding of the O(1) values it is added to. The kernel drops it while that is
-provably harmless: if every step runs with max_k z_k <= L, L = ln(NEGLIGIBLE / (c n_max)) for
-n_max steps at most, each delta changes by at most c e^L and the final iterate by at most
-n_max c e^L = NEGLIGIBLE per element (the smoothing part of the iteration is a contraction, it
-cannot amplify it). The kernel returns as soon as a step ends with max z > L, and the caller
-finishes with the full update. libm exp has no vector form in numba, so with the term the tensor
-code is the faster one.
+z_k < 1.6, under the rounding of the O(1) values it is added to. The descent kernel drops it
+while that is provably harmless: if every step runs with max_k z_k <= L, L = ln(NEGLIGIBLE /
+(c n_max)) for n_max steps at most, each delta changes by at most c e^L and the final iterate by
+at most n_max c e^L = NEGLIGIBLE per element (the rest of the step is non-expansive: its
+infinity norm is 1 - alpha tau4 / 2 - alpha rho for a0 <= 1). A running bound max z + sum of
+the step norms is kept, the exact max is taken when it passes L, and the kernel hands back to
+the caller (which finishes with the full update) when that is above L. libm exp has no vector
+form in numba, so with the term the tensor code is the faster one.
 """
 
 from __future__ import annotations
@@ -88,20 +95,39 @@ def _link(c, x, g):
 
 
 @_jit
-def _descent_offset(v, w, y, anchor, c, s, const, r, a0, a1, out):
+def _descent_offset(x1, x2, y, anchor, c, s, const, r, a0, a1, out):
     """out_k = s (4 f(v_k, g_k) - 3 w_k) + const + r anchor_k - (S y)_k (reference descent).
 
+    v, w: the images x1, x2 read in column-major order (k = j H + i), without a copy;
     g_k = sqrt(v_k^2 + (v_k - v_{k+1})^2), with v_{N+1} := 0; S y as in the descent.
     """
-    n = v.size
-    for k in range(n):
-        right = v[k + 1] if k + 1 < n else 0.0
-        dv = v[k] - right
-        g = np.sqrt(v[k] * v[k] + dv * dv)
-        y_left = y[k - 1] if k > 0 else y[0]
-        y_right = y[k + 1] if k + 1 < n else y[n - 1]
-        s_y = a0 * y[k] - a1 * (y_left + y_right)
-        out[k] = s * (4.0 * _link(c, v[k], g) - 3.0 * w[k]) + const + r * anchor[k] - s_y
+    rows, cols = x1.shape
+    n = y.size
+    for j in range(cols):
+        for i in range(rows):
+            k = j * rows + i
+            v = x1[i, j]
+            if i + 1 < rows:
+                right = x1[i + 1, j]
+            elif j + 1 < cols:
+                right = x1[0, j + 1]
+            else:
+                right = 0.0
+            dv = v - right
+            g = np.sqrt(v * v + dv * dv)
+            y_left = y[k - 1] if k > 0 else y[0]
+            y_right = y[k + 1] if k + 1 < n else y[n - 1]
+            s_y = a0 * y[k] - a1 * (y_left + y_right)
+            out[k] = s * (4.0 * _link(c, v, g) - 3.0 * x2[i, j]) + const + r * anchor[k] - s_y
+
+
+@_jit
+def _image_of_difference(y, z, out):
+    """out(i, j) = y_k - z_k, k = j H + i: x = y - z back on the image grid, in one pass."""
+    rows, cols = out.shape
+    for j in range(cols):
+        for i in range(rows):
+            out[i, j] = y[j * rows + i] - z[j * rows + i]
 
 
 @_jit
@@ -168,15 +194,25 @@ def _arrays(*tensors: torch.Tensor) -> list[np.ndarray]:
 
 
 def descent_offset(
-    v: torch.Tensor, w: torch.Tensor, y: torch.Tensor, anchor: torch.Tensor | None,
+    x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor, anchor: torch.Tensor | None,
     coefficients, s: float, const: float, r: float, a0: float, a1: float,
 ) -> torch.Tensor:
-    """b' of the reference descent in one pass (see :func:`_descent_offset`); r = 0: no anchor."""
+    """b' of the reference descent in one pass (see :func:`_descent_offset`); r = 0: no anchor.
+
+    ``x1``, ``x2`` are images; ``y``, ``anchor`` and the result column-major vectors.
+    """
     out = torch.empty_like(y)
-    v_np, w_np, y_np = _arrays(v, w, y)
+    x1_np, x2_np, y_np = _arrays(x1, x2, y)
     anchor_np = y_np if anchor is None else _arrays(anchor)[0]
     c = np.asarray(coefficients, dtype=np.float64)
-    _descent_offset(v_np, w_np, y_np, anchor_np, c, s, const, r, a0, a1, out.numpy())
+    _descent_offset(x1_np, x2_np, y_np, anchor_np, c, s, const, r, a0, a1, out.numpy())
+    return out
+
+
+def image_of_difference(y: torch.Tensor, z: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """y - z for column-major vectors, returned as an image of ``shape`` (one pass)."""
+    out = torch.empty(shape, dtype=y.dtype)
+    _image_of_difference(*_arrays(y, z), out.numpy())
     return out
 
 

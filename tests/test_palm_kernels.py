@@ -122,15 +122,19 @@ def test_fused_descent_offset_matches_the_tensor_formula(phantom_problem, with_a
     pair, c = phantom_problem
     link = PolynomialLink(c)
     rng = np.random.default_rng(3)
-    v, w, y, anchor = (torch.from_numpy(rng.uniform(0, 1, 101)) for _ in range(4))
+    x1, x2 = (torch.from_numpy(rng.uniform(0, 1, (13, 9))) for _ in range(2))
+    y, anchor = (torch.from_numpy(rng.uniform(0, 1, 13 * 9)) for _ in range(2))
+    v, w = x1.t().reshape(-1), x2.t().reshape(-1)  # column-major order
     s, const, r, a0, a1 = 0.3, -0.01, (0.2 if with_anchor else 0.0), 0.5, 0.125
     expected = s * (4 * _vector_link(link, v) - 3 * w) + const - _tridiagonal(y, a0, a1)
     if with_anchor:
         expected = expected + r * anchor
     fused = palm_kernels.descent_offset(
-        v, w, y, anchor if with_anchor else None, link.c, s, const, r, a0, a1
+        x1, x2, y, anchor if with_anchor else None, link.c, s, const, r, a0, a1
     )
     torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-12)
+    image = palm_kernels.image_of_difference(v, y, (13, 9))
+    torch.testing.assert_close(image, x1 - y.reshape(9, 13).t(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("size, d", [(51, 3), (96, 4)])
