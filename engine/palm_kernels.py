@@ -43,6 +43,74 @@ NEGLIGIBLE = 1e-12
 #: compiled on first call, then kept in numba's on-disk cache; nogil: the viewer's UI thread runs
 _jit = numba.njit(fastmath=True, nogil=True, cache=True)
 
+#: elements per block of the two-step sweep (its intermediate step stays in the L1 cache)
+SWEEP_BLOCK = 2048
+
+
+@_jit
+def _sweep(z, out, b, a0, a1):
+    """One step from ``z`` into ``out``; returns sum delta^2."""
+    n = z.size
+    acc = 0.0
+    d = b[0] + a0 * z[0] - a1 * (z[0] + z[1 % n])
+    out[0] = z[0] - d
+    acc += d * d
+    for k in range(1, n - 1):
+        d = b[k] + a0 * z[k] - a1 * (z[k - 1] + z[k + 1])
+        out[k] = z[k] - d
+        acc += d * d
+    if n > 1:
+        d = b[n - 1] + a0 * z[n - 1] - a1 * (z[n - 2] + z[n - 1])
+        out[n - 1] = z[n - 1] - d
+        acc += d * d
+    return acc
+
+
+@_jit
+def _double_sweep(z, out, b, a0, a1, tmp):
+    """Two steps from ``z`` into ``out`` in one pass over memory (n >= 3); (acc1, acc2).
+
+    Block by block, the first step is computed on the block and one neighbour on each side into
+    ``tmp`` (SWEEP_BLOCK + 2 elements), the second step from ``tmp``: z and b are read once
+    and ``out`` written once for two steps. acc1, acc2: sum delta^2 of each step.
+    """
+    n = z.size
+    block = tmp.size - 2
+    acc1 = 0.0
+    acc2 = 0.0
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        lo = max(start - 1, 0)
+        hi = min(stop + 1, n)
+        m = hi - lo
+        zv, bv, ov, t = z[lo:hi], b[lo:hi], out[lo:hi], tmp[:m]
+        for k in range(1, m - 1):  # first step inside the view
+            t[k] = zv[k] - (bv[k] + a0 * zv[k] - a1 * (zv[k - 1] + zv[k + 1]))
+        left = z[lo - 1] if lo > 0 else z[0]  # first step at the view's two ends
+        t[0] = zv[0] - (bv[0] + a0 * zv[0] - a1 * (left + z[lo + 1]))
+        right = z[hi] if hi < n else z[n - 1]
+        t[m - 1] = zv[m - 1] - (bv[m - 1] + a0 * zv[m - 1] - a1 * (z[hi - 2] + right))
+        for k in range(1, m - 1):  # second step inside the view (the block but its global ends)
+            d1 = zv[k] - t[k]
+            d2 = bv[k] + a0 * t[k] - a1 * (t[k - 1] + t[k + 1])
+            ov[k] = t[k] - d2
+            acc1 += d1 * d1
+            acc2 += d2 * d2
+        if start == 0:  # global ends: the element is its own missing neighbour
+            d1 = zv[0] - t[0]
+            d2 = bv[0] + a0 * t[0] - a1 * (t[0] + t[1])
+            ov[0] = t[0] - d2
+            acc1 += d1 * d1
+            acc2 += d2 * d2
+        if stop == n:
+            d1 = zv[m - 1] - t[m - 1]
+            d2 = bv[m - 1] + a0 * t[m - 1] - a1 * (t[m - 2] + t[m - 1])
+            ov[m - 1] = t[m - 1] - d2
+            acc1 += d1 * d1
+            acc2 += d2 * d2
+    return acc1, acc2
+
+
 @_jit
 def _steps(z, spare, b, a0, a1, count, min_norm2, limit, z_bound):
     """Up to ``count`` steps; returns (steps done, stopped by the norm test, bound on max z).
@@ -50,36 +118,42 @@ def _steps(z, spare, b, a0, a1, count, min_norm2, limit, z_bound):
     ``z_bound`` >= max z on entry. Each step moves every z_k by |delta_k| <= sqrt(sum delta^2),
     so the bound grows by that much per step (no extra reduction in the loop); when it passes
     ``limit`` the exact max is taken, and the kernel returns if that is above ``limit`` too.
-    Steps alternate between ``z`` and ``spare``; the result always ends in ``z``.
+    Steps go two at a time (:func:`_double_sweep`) unless the first of the two ends the
+    descent or lifts the bound past ``limit``: then that pair is discarded and one step taken.
+    Sweeps alternate between ``z`` and ``spare``; the result always ends in ``z``.
     """
     n = z.size
     first = z
+    tmp = np.empty(SWEEP_BLOCK + 2)
     done = 0
+    sweeps = 0
     stopped = False
     while done < count:
         if z_bound > limit:
             z_bound = z.max()
             if z_bound > limit:
                 break
-        acc = 0.0
-        d = b[0] + a0 * z[0] - a1 * (z[0] + z[1 % n])
-        spare[0] = z[0] - d
-        acc += d * d
-        for k in range(1, n - 1):
-            d = b[k] + a0 * z[k] - a1 * (z[k - 1] + z[k + 1])
-            spare[k] = z[k] - d
-            acc += d * d
-        if n > 1:
-            d = b[n - 1] + a0 * z[n - 1] - a1 * (z[n - 2] + z[n - 1])
-            spare[n - 1] = z[n - 1] - d
-            acc += d * d
+        if count - done >= 2 and n >= 3:
+            acc1, acc2 = _double_sweep(z, spare, b, a0, a1, tmp)
+            bound1 = z_bound + np.sqrt(acc1)
+            if acc1 >= min_norm2 and bound1 <= limit:
+                z, spare = spare, z
+                sweeps += 1
+                done += 2
+                z_bound = bound1 + np.sqrt(acc2)
+                if acc2 < min_norm2:
+                    stopped = True
+                    break
+                continue
+        acc = _sweep(z, spare, b, a0, a1)
         z, spare = spare, z
+        sweeps += 1
         done += 1
         z_bound += np.sqrt(acc)
         if acc < min_norm2:
             stopped = True
             break
-    if done % 2 == 1:
+    if sweeps % 2 == 1:
         first[:] = z
     return done, stopped, z_bound
 

@@ -37,10 +37,14 @@ def descend(z, b, a0=0.3, a1=0.1, c=0.0, max_steps=7, min_step_norm=0.0, cancel=
     return z_t.numpy(), steps, finished
 
 
-def test_kernel_steps_follow_the_formula():
+SIZES = [3, 37, 2 * palm_kernels.SWEEP_BLOCK + 5]  # one block, several blocks
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_kernel_steps_follow_the_formula(n):
     rng = np.random.default_rng(0)
-    z0, b = rng.normal(size=37) * 0.1, rng.normal(size=37) * 0.01
-    for count in (1, 2, 7):  # odd counts end in the spare buffer and are copied back
+    z0, b = rng.normal(size=n) * 0.1, rng.normal(size=n) * 0.01
+    for count in (1, 2, 7):  # pairs of steps and single steps, result copied back if needed
         out, steps, finished = descend(z0, b, max_steps=count)
         expected = z0
         for _ in range(count):
@@ -49,9 +53,11 @@ def test_kernel_steps_follow_the_formula():
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-15)
 
 
-def test_kernel_stops_on_a_short_step():
+@pytest.mark.parametrize("n", SIZES)
+def test_kernel_stops_on_a_short_step(n):
+    """Step 13 is the first short one: the pair (13, 14) is discarded, step 13 taken alone."""
     rng = np.random.default_rng(1)
-    z0, b = rng.normal(size=50), np.zeros(50)
+    z0, b = rng.normal(size=n), np.zeros(n)
     z, norms = z0, []
     for _ in range(40):
         z, delta = step_formula(z, b, 0.3, 0.1)
