@@ -348,14 +348,17 @@ def descend_speckle_free(
 def mri_solve(weighted_target: torch.Tensor, problem) -> torch.Tensor:
     """x1 = F^-1(x_hat) of the MRI update from 2 tau1 X, with real FFTs (:func:`_woodbury_half`).
 
-    ``problem`` is the :class:`engine.palm.PalmProblem`.
+    ``problem`` is the :class:`engine.palm.PalmProblem`. The FFTs are scipy's, on one thread
+    whatever torch's thread count (see the module docstring).
     """
+    import scipy.fft
+
     shape = tuple(weighted_target.shape)
-    r = torch.fft.rfft2(weighted_target)
-    out = torch.empty_like(r)
-    r_np, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den = _arrays(
-        r, problem.rhs_data_hat, problem.otf_over_q, problem.otf_conj_over_q_tau,
+    r = scipy.fft.rfft2(_arrays(weighted_target)[0])
+    out = np.empty_like(r)
+    rhs, otf_over_q, otf_conj, inv_q_tau, inv_den = _arrays(
+        problem.rhs_data_hat, problem.otf_over_q, problem.otf_conj_over_q_tau,
         problem.inv_q_tau, problem.inv_denominator,
     )
-    _woodbury_half(r_np, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den, out.numpy())
-    return torch.fft.irfft2(out, s=shape)
+    _woodbury_half(r, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den, out)
+    return torch.from_numpy(scipy.fft.irfft2(out, s=shape))
