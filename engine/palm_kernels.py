@@ -362,3 +362,22 @@ def mri_solve(weighted_target: torch.Tensor, problem) -> torch.Tensor:
     )
     _woodbury_half(r, rhs, otf_over_q, otf_conj, inv_q_tau, inv_den, out)
     return torch.from_numpy(scipy.fft.irfft2(out, s=shape))
+
+
+def warm_up() -> None:
+    """Compile every kernel (or load it from numba's cache) on tiny inputs of the real types.
+
+    The first compilation on a machine takes seconds (about 25 s on 2 busy cores); a viewer can
+    call this in the background at start so that the first PALM run does not wait for it.
+    """
+    image = np.linspace(0.1, 0.9, 12).reshape(3, 4)
+    vector = image.T.reshape(-1).copy()
+    c = np.linspace(0.0, 0.1, 15)
+    out = np.empty_like(vector)
+    _descent_offset(image, image, vector, vector, c, 1.0, 0.0, 0.0, 0.5, 0.1, out)
+    _image_of_difference(vector, out, np.empty_like(image))
+    _mri_target(image, image, image, image, image, c, 1.0, np.empty_like(image))
+    _steps(vector.copy(), out, vector, 0.5, 0.1, 3, 0.0, math.inf, 1.0)
+    spectrum = np.fft.fft2(image)
+    half = np.ascontiguousarray(spectrum[:, :3])
+    _woodbury_half(half, spectrum, spectrum, spectrum, image, image[:1, :2].copy(), half.copy())

@@ -157,3 +157,10 @@ def test_mri_update_with_and_without_the_kernels_agree(monkeypatch, size, d):
     plain = mri_update(state, problem)
     assert float((plain - state.x_mri).abs().max()) > 1e-3  # the update moved
     torch.testing.assert_close(fused, plain, rtol=1e-11, atol=1e-11)
+
+
+def test_warm_up_compiles_every_kernel():
+    palm_kernels.warm_up()
+    for kernel in (palm_kernels._steps, palm_kernels._descent_offset, palm_kernels._mri_target,
+                   palm_kernels._woodbury_half, palm_kernels._image_of_difference):
+        assert kernel.signatures, kernel
