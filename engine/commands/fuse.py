@@ -1,4 +1,10 @@
-"""``endofuse fuse``: fuse an MRI file and a US file into one image file."""
+"""``endofuse fuse``: fuse an MRI file and a US file into one image file.
+
+The pipeline in order: the output path is checked first (suffix, folder, permission, an existing
+file without ``--overwrite``: one sentence and exit 2 before anything is loaded), then
+load -> pair -> fuse -> export (:mod:`engine.pipeline`). ``--image mri`` (default) writes the
+MRI-contrast estimate, ``--image us`` the US-appearance image; the provenance says which.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mri", required=True, help="MRI file (DICOM, PNG, TIFF, MAT, NPY)")
     parser.add_argument("--us", required=True, help="ultrasound file (same formats)")
     parser.add_argument("--method", default="palm", choices=method_names())
-    parser.add_argument("--out", required=True, help="output image: .png, .tiff or .npy")
+    parser.add_argument(
+        "--out", required=True,
+        help="output: .dcm (DICOM derived image), .png, .tiff or .npy (+ .npy.json provenance)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument(
+        "--image", default="mri", choices=("mri", "us"),
+        help="mri: the MRI-contrast estimate (default); us: the US-appearance image",
+    )
+    parser.add_argument(
+        "--anonymise", action="store_true",
+        help="DICOM output: replace the patient identity (and leave out the source references)",
+    )
     parser.add_argument("--d", type=int, default=None, help="scale factor (default: from sizes)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
@@ -57,16 +75,21 @@ def method_params(method: str, overrides: dict[str, str], steps: int | None, see
 
 
 def run(args) -> int:
-    from ..io import load_scan, save_image
-    from ..methods import run as run_method
-    from ..pairing import pair_scans
+    from .. import pipeline
 
+    pipeline.check_output_path(args.out, overwrite=args.overwrite, inputs=(args.mri, args.us))
     params = method_params(args.method, parse_overrides(args.param), args.steps, args.seed)
-    fusion_input = pair_scans(load_scan(args.mri), load_scan(args.us), d=args.d)
+    fusion_input = pipeline.pair(pipeline.load(args.mri), pipeline.load(args.us), d=args.d)
     progress = None if args.quiet else TextProgressBar(args.method)
-    result = run_method(args.method, fusion_input, params, progress=progress, device=args.device)
-    out = save_image(Path(args.out), result.fused, result.provenance())
-    for note in result.notes:
+    record = pipeline.fuse(
+        fusion_input, args.method, params, image=args.image, progress=progress,
+        device=args.device, with_metrics=False,
+    )
+    out = pipeline.export(
+        record, Path(args.out), overwrite=args.overwrite, anonymise=args.anonymise
+    )
+    for note in record.result.notes:
         print(note, file=sys.stderr)
-    print(f"{out} written ({result.method}, {result.elapsed_s:.1f} s)")
+    seconds = record.result.elapsed_s
+    print(f"{out} written ({record.method}, {record.image_note()}, {seconds:.1f} s)")
     return 0
