@@ -151,7 +151,7 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     assert not window.runner.busy and window.fuse_button.isEnabled()
     assert window.results_panel.records == [record]
     assert "iterations = 3" in window.results_panel.list.item(0).toolTip()
-    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.fused)
+    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.mri_estimate)
     assert window.fused_pane.overlay.title == "Fused: #1 palm"
 
     shown = window.metrics_panel.shown_values()
@@ -260,8 +260,13 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
     record = _fuse(qtbot, window)
 
     npy = window.export_fused(tmp_path / "fused.npy")
-    np.testing.assert_array_equal(np.load(npy), record.result.fused)
-    assert json.loads(Path(str(npy) + ".json").read_text())["method"] == "palm"
+    np.testing.assert_array_equal(np.load(npy), record.result.mri_estimate)  # the image shown
+    side = json.loads(Path(str(npy) + ".json").read_text())
+    assert side["method"] == "palm" and side["image"].startswith("MRI-contrast")
+    window.results_panel.set_image("us")
+    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.fused)
+    us_npy = window.export_fused(tmp_path / "fused_us.npy")
+    np.testing.assert_array_equal(np.load(us_npy), record.result.fused)
     from PIL import Image
 
     png = window.export_fused(tmp_path / "fused.png")
