@@ -1,6 +1,8 @@
 """``endofuse`` command line: one sub-command per module in :mod:`engine.commands`.
 
-Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
+one that sets ``PARAMETER_FLAGS = True`` receives the options it does not declare in
+``args.extra`` (the method parameters of ``endofuse fuse``, generated from their declaration).
 Errors of the engine (:class:`~engine.errors.EndoFuseError`) end the program with one sentence on
 stderr and exit status 2.
 """
@@ -36,14 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"EndoFuse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _load_commands():
-        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        flags = getattr(module, "PARAMETER_FLAGS", False)
+        command = sub.add_parser(
+            module.NAME, help=module.HELP, description=module.HELP, allow_abbrev=not flags
+        )
         module.add_arguments(command)
-        command.set_defaults(handler=module.run)
+        command.set_defaults(handler=module.run, parameter_flags=flags)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.parameter_flags:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return int(args.handler(args) or 0)
     except FusionCancelled as exc:

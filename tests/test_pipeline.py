@@ -199,3 +199,21 @@ def _palm_params():
     from engine.methods import get_method
 
     return get_method("palm").params_type(iterations=2, despeckle=False)
+
+
+# ----- parameters from their declaration ------------------------------------------------------
+def test_every_declared_parameter_is_a_flag(dicom_pair, tmp_path, capsys):
+    mri, us = dicom_pair
+    out = tmp_path / "f.npy"
+    args = ["fuse", "--mri", str(mri), "--us", str(us), "--out", str(out), "--quiet"]
+    assert main([*args, "--iterations", "2", "--despeckle=false", "--tau4", "3e-4"]) == 0
+    params = json.loads(json.loads(pipeline.sidecar_path(out).read_text())["parameters"])
+    assert (params["iterations"], params["despeckle"], params["tau4"]) == (2, False, 3e-4)
+    assert main([*args, "--overwrite", "--iterations=0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--prior-weight", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--prior-weight does not apply to the palm method" in err and "tau4" in err
+    with pytest.raises(SystemExit) as stop:
+        main(["metrics", "--record", str(out), "--iterations", "2"])
+    assert stop.value.code == 2
