@@ -1,25 +1,21 @@
 """The main window: MRI | US | Fused panes, compare view, and the docks that observe the session.
 
 The state is an :class:`engine.session.Session` (scans, pairs, results per pair; no Qt). The
-window is a shell of widgets: :mod:`.loading` (opening scans), :mod:`.fusion_dock` (method,
-parameters, progress), :mod:`.results_panel` and :mod:`.metrics_panel` (results and their
-metrics), :mod:`.export_actions` (export and PACS), :mod:`.menus` (actions). Every computation is
-the engine's. Errors arrive as one sentence and are shown in one dialog; nothing already loaded
-is dropped when an action fails.
+window is a shell of widgets: :mod:`.loading` (opening scans), :mod:`.fusion_dock` and
+:mod:`.fusion_control` (method, parameters, running, progress), :mod:`.results_panel` and
+:mod:`.metrics_panel` (results and their metrics), :mod:`.export_actions` (export and PACS),
+:mod:`.menus` (actions). Every computation is the engine's. Errors arrive as one sentence and are
+shown in one dialog; nothing already loaded is dropped when an action fails.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
-from engine.errors import EndoFuseError
 from engine.fusion import FusionInput
 from engine.pipeline import FusionRecord
-from engine.progress import ProgressEvent
 from engine.scan import Scan
 from engine.session import Session, SessionEvent
 
@@ -27,8 +23,9 @@ from . import APPLICATION, ORGANISATION, export
 from .compare_view import CompareView
 from .compositing import on_grid
 from .export_actions import ExportMixin
+from .fusion_control import FusionMixin
 from .fusion_dock import FusionDock
-from .fusion_worker import FusionJob, FusionOutcome, FusionRunner
+from .fusion_worker import FusionRunner
 from .image_pane import ImagePane, PaneImage
 from .linked_views import ViewLink
 from .loading import LoadingMixin
@@ -37,10 +34,8 @@ from .metrics_panel import MetricsPanel
 from .results_panel import ResultsPanel
 from .window_level import PRESET_NAMES
 
-PREVIEW_INTERVAL_S = 0.15
 
-
-class MainWindow(LoadingMixin, ExportMixin, QMainWindow):
+class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
     """EndoFuse viewer window; pass ``settings`` to keep recent files and layout elsewhere."""
 
     scans_changed = Signal()
@@ -260,89 +255,6 @@ class MainWindow(LoadingMixin, ExportMixin, QMainWindow):
             pane.set_crosshair(None)
             pane.set_readout([])
         self.readout.setText("")
-
-    # ===== fusion ================================================================================
-    def fuse(self, method: str | None = None) -> bool:
-        """Start a fusion on the worker thread; False (with a message) when it cannot start."""
-        dock = self.fusion_dock
-        if self.runner.busy:
-            message = "A fusion is already running; wait for it to finish or press Cancel."
-            self.statusBar().showMessage(message, 6000)
-            dock.progress_label.setText(message)
-            return False
-        if self.fusion_input is None:
-            self.show_error(
-                "Open an MRI and an ultrasound scan of the same plane first "
-                "(File > Open, or File > Open demo pair)."
-            )
-            return False
-        if method is not None and method != dock.method:
-            dock.method_choice.setCurrentText(method)
-            if dock.method != method:
-                self.show_error(f"Unknown method '{method}'.")
-                return False
-        if not dock.ensure_form():
-            self.show_error(dock.method_note.text())
-            return False
-        try:
-            params = dock.param_panel.params()
-            from engine.params import validate_params
-
-            validate_params(params)
-        except (EndoFuseError, ValueError) as exc:
-            self.show_error(str(exc))
-            return False
-        job = FusionJob(dock.method, params, self.fusion_input, self.results_panel.image)
-        self._last_preview = 0.0
-        dock.progress_bar.setRange(0, 0)
-        dock.progress_label.setText(f"Starting {job.method}...")
-        return self.runner.start(job)
-
-    def cancel_fusion(self) -> None:
-        if self.runner.busy:
-            self.runner.cancel()
-            self.fusion_dock.progress_label.setText("Cancelling...")
-
-    def _on_progress(self, event: ProgressEvent) -> None:
-        self.fusion_dock.show_progress(event)
-        if event.preview is not None:
-            now = time.monotonic()
-            if now - self._last_preview >= PREVIEW_INTERVAL_S:
-                self._last_preview = now
-                self._show_preview(np.asarray(event.preview), event)
-
-    def _show_preview(self, preview: np.ndarray, event: ProgressEvent) -> None:
-        job = self.runner.job
-        title = f"Fused: {job.method if job else ''} (preview)"
-        lines = (f"current estimate, step {event.step}/{event.total}",)
-        content = self.fused_pane.content
-        if content is not None and content.pixels.shape == preview.shape:
-            self.fused_pane.set_pixels(preview)
-            self.fused_pane.set_lines(title, lines)
-        else:
-            self.fused_pane.set_image(
-                PaneImage(preview, title, lines, 1.0, self._mm_per_us_pixel(1))
-            )
-
-    def _on_finished(self, outcome: FusionOutcome) -> None:
-        record = self.session.add_result(outcome.record)  # the results panel selects it
-        dock = self.fusion_dock
-        dock.progress_bar.setValue(dock.progress_bar.maximum())
-        dock.progress_label.setText(f"{record.name} finished in {record.result.elapsed_s:.1f} s")
-        self.fusion_finished.emit(record)
-
-    def _on_failed(self, message: str) -> None:
-        self.fusion_dock.reset_progress("Failed")
-        self.show_error(message)
-        self.fusion_failed.emit(message)
-
-    def _on_cancelled(self) -> None:
-        self.fusion_dock.reset_progress("Cancelled")
-        self.statusBar().showMessage("Fusion cancelled.", 5000)
-        current = self.results_panel.current()
-        if current is not None:
-            self._show_record(current)
-        self.fusion_cancelled.emit()
 
     def _update_enabled(self) -> None:
         busy = self.runner.busy
