@@ -292,6 +292,36 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
     assert data.hasImage() and json.loads(data.text())["result"] == "#1 palm"
 
 
+# ----- results keep their own sources ---------------------------------------------------------
+def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_path,
+                                                             dicom_pair_writer):
+    import pydicom
+
+    mri_a, us_a = dicom_pair_writer(tmp_path / "a", "PATIENT-A", 60, seed=0)
+    mri_b, us_b = dicom_pair_writer(tmp_path / "b", "PATIENT-B", 72, seed=1)
+    window.act_anonymise.setChecked(False)
+    assert window.open_mri(mri_a) and window.open_us(us_a)
+    window.method_choice.setCurrentText("palm")
+    window.param_panel.editors["iterations"].setValue(1)
+    window.param_panel.editors["despeckle"].setChecked(False)
+    with qtbot.waitSignal(window.fusion_finished, timeout=300_000):
+        assert window.fuse("palm")
+
+    window.open_files([str(mri_b), str(us_b)])  # another patient, another size, both at once
+    assert window.last_error is None, window.last_error
+    assert window.fusion_input.y_u.shape == (72, 72)
+    window.results_panel.list.setCurrentRow(0)
+    out = window.export_fused(tmp_path / "result1.dcm")
+    assert out is not None, window.last_error
+
+    ds = pydicom.dcmread(out)
+    sources_a = {pydicom.dcmread(p).SOPInstanceUID for p in (mri_a, us_a)}
+    assert ds.PatientID == "PATIENT-A"
+    assert ds.StudyInstanceUID == pydicom.dcmread(us_a).StudyInstanceUID
+    assert {item.ReferencedSOPInstanceUID for item in ds.SourceImageSequence} == sources_a
+    assert (ds.Rows, ds.Columns) == (60, 60)
+
+
 # ----- the command line --------------------------------------------------------------------
 def _env(tmp_path, **extra):
     env = dict(os.environ)

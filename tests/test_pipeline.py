@@ -20,23 +20,12 @@ from engine.phantom import make_phantom_pair
 
 D = 6
 SIZE = 60
-SPACING = 0.25
 
 
 @pytest.fixture(scope="module")
-def dicom_pair(tmp_path_factory):
+def dicom_pair(tmp_path_factory, dicom_pair_writer):
     """An MR and a US DICOM file of one phantom plane (d = 6 from the spacings)."""
-    import pydicom
-
-    from engine.dicom import SourcePatient, write_source_dicom
-
-    folder = tmp_path_factory.mktemp("sources")
-    pair = make_phantom_pair(seed=1, size=SIZE, d=D)
-    patient = SourcePatient(study_instance_uid=pydicom.uid.generate_uid())
-    mri = write_source_dicom(pair.mri.pixels, folder / "mr.dcm", "MR", (D * SPACING,) * 2, patient)
-    us = write_source_dicom(pair.us.pixels, folder / "us.dcm", "US", (SPACING,) * 2, patient,
-                            series_number=2)
-    return mri, us
+    return dicom_pair_writer(tmp_path_factory.mktemp("sources"), "PATIENT-1", SIZE, seed=1)
 
 
 @pytest.fixture(scope="module")
