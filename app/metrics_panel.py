@@ -19,12 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from engine.pipeline import FusionRecord
+from engine.pipeline.measure import GROUP_TITLES
 
 from .results import METRICS_SCALE_NOTE, metric_tooltip
 
 BAR_BRUSH = (90, 140, 200)
 SELECTED_BRUSH = (255, 200, 70)
-GROUPS = ("Standard", "Legacy proxy set (seed-compatible)", "Against ground truth")
+GROUPS = tuple(GROUP_TITLES.values())
 HEADERS = ("Standard", "Legacy proxy set", "Ground truth")
 
 

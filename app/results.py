@@ -6,10 +6,10 @@ A result is an :class:`engine.pipeline.FusionRecord` and its metrics are
 
 from __future__ import annotations
 
-from engine.pipeline.measure import RECORD_SCALING_TEXT, SET_TITLES
+from engine.pipeline.measure import GROUP_TITLES, RECORD_SCALING_TEXT
 
 METRICS_SCALE_NOTE = "Metrics: " + RECORD_SCALING_TEXT
-SET_KEYS = {title: key for key, title in SET_TITLES.items()}
+SET_KEYS = {title: key for key, title in GROUP_TITLES.items()}
 
 
 def metric_tooltip(group: str, key: str) -> str:

@@ -293,7 +293,7 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
 
 
 # ----- results keep their own sources ---------------------------------------------------------
-def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_path,
+def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_path, capsys,
                                                              dicom_pair_writer):
     import pydicom
 
@@ -320,6 +320,17 @@ def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_
     assert ds.StudyInstanceUID == pydicom.dcmread(us_a).StudyInstanceUID
     assert {item.ReferencedSOPInstanceUID for item in ds.SourceImageSequence} == sources_a
     assert (ds.Rows, ds.Columns) == (60, 60)
+
+    # the command line measures the exported result exactly as the viewer did
+    from engine.cli import main
+
+    npy = window.export_fused(tmp_path / "result1.npy")
+    record = window.results_panel.current()
+    assert main(["metrics", "--record", str(npy), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["standard"] == pytest.approx(dict(record.metrics.standard), rel=1e-12)
+    shown = window.metrics_panel.shown_values()
+    assert shown["Standard/Qabf"] == f"{printed['standard']['Qabf']:.4g}"
 
 
 # ----- the command line --------------------------------------------------------------------

@@ -39,8 +39,8 @@ RECORD_SCALING_TEXT = (
     "compare the US-appearance image with the clean ultrasound in the pairing's units, unscaled."
 )
 
-#: set key -> title, in display order
-SET_TITLES = {
+#: set key -> the title the viewer gives the group, in display order
+GROUP_TITLES = {
     "standard": "Standard",
     "seed_compatible": "Legacy proxy set (seed-compatible)",
     "reference": "Against ground truth",
@@ -61,12 +61,12 @@ class Measurement:
 
     def sets(self) -> dict[str, Mapping[str, float]]:
         """Set key -> values, non-empty sets only, in display order."""
-        named = {key: getattr(self, key) for key in SET_TITLES}
+        named = {key: getattr(self, key) for key in GROUP_TITLES}
         return {key: values for key, values in named.items() if values}
 
     def groups(self) -> list[tuple[str, Mapping[str, float]]]:
         """(title, values) of the non-empty sets."""
-        return [(SET_TITLES[key], values) for key, values in self.sets().items()]
+        return [(GROUP_TITLES[key], values) for key, values in self.sets().items()]
 
     def all_values(self) -> dict[str, float]:
         """Flat ``prefix + name -> value`` ("EN", "seed MI", "ref PSNR")."""
