@@ -31,24 +31,32 @@ def _load_commands():
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser, or, when ``argv`` names a command, one in which only that command has
+    its options (another command's options may import torch; a refusal must come in seconds)."""
+    wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
     parser = argparse.ArgumentParser(
         prog="endofuse", description="MRI/ultrasound fusion (PALM, DDFM-EM, DDFM-PALM)."
     )
     parser.add_argument("--version", action="version", version=f"EndoFuse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in _load_commands():
+    modules = _load_commands()
+    if wanted not in {module.NAME for module in modules}:
+        wanted = None
+    for module in modules:
         flags = getattr(module, "PARAMETER_FLAGS", False)
         command = sub.add_parser(
             module.NAME, help=module.HELP, description=module.HELP, allow_abbrev=not flags
         )
-        module.add_arguments(command)
+        if wanted in (None, module.NAME):
+            module.add_arguments(command)
         command.set_defaults(handler=module.run, parameter_flags=flags)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra and not args.parameter_flags:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

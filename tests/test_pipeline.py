@@ -206,3 +206,22 @@ def test_every_declared_parameter_is_a_flag(dicom_pair, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["metrics", "--record", str(out), "--iterations", "2"])
     assert stop.value.code == 2
+
+
+def test_a_refused_output_imports_no_torch(dicom_pair, tmp_path):
+    """The refusal comes before anything heavy is loaded (it takes a fraction of a second)."""
+    import subprocess
+    import sys
+
+    mri, us = dicom_pair
+    code = (
+        "import sys\nfrom engine.cli import main\n"
+        f"code = main(['fuse', '--mri', {str(mri)!r}, '--us', {str(us)!r}, '--out', "
+        f"{str(tmp_path / 'missing' / 'f.dcm')!r}])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.stdout.split() == ["2", "False"], proc.stderr[-2000:]
+    assert "does not exist" in proc.stderr
