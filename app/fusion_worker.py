@@ -85,10 +85,6 @@ class FusionOutcome:
 
     record: Any
 
-    @property
-    def result(self):
-        return self.record.result
-
 
 def _describe_failure(exc: BaseException) -> str:
     if isinstance(exc, EndoFuseError):
