@@ -99,7 +99,7 @@ class ExportMixin:
     def _view_provenance(self) -> dict[str, str]:
         record = self.results_panel.current()
         info = (
-            record.provenance(self.results_panel.image)
+            record.provenance(self.results_panel.image, self.act_anonymise.isChecked())
             if record is not None
             else {"software": APPLICATION}
         )

@@ -225,3 +225,17 @@ def test_a_refused_output_imports_no_torch(dicom_pair, tmp_path):
                           timeout=300)
     assert proc.stdout.split() == ["2", "False"], proc.stderr[-2000:]
     assert "does not exist" in proc.stderr
+
+
+def test_anonymised_exports_leave_the_sources_out(dicom_pair, record, tmp_path):
+    fusion_input = pipeline.pair(*(pipeline.load(p) for p in dicom_pair))
+    identified = pipeline.record_of(record.result, fusion_input, with_metrics=False)
+    plain = pipeline.export(identified, tmp_path / "plain.npy")
+    anonymous = pipeline.export(identified, tmp_path / "anon.npy", anonymise=True)
+    assert "PATIENT-1" in pipeline.sidecar_path(plain).read_text()
+    text = pipeline.sidecar_path(anonymous).read_text()
+    assert "PATIENT-1" not in text and "mr.dcm" not in text and "anonymised" in text
+    from PIL import Image
+
+    with Image.open(pipeline.export(identified, tmp_path / "a.png", anonymise=True)) as image:
+        assert "PATIENT-1" not in json.dumps(image.text)

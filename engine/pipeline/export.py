@@ -12,7 +12,9 @@ suffix      written
 ==========  ===========================================================================
 
 The record's image is written (``which``: ``mri`` the MRI-contrast estimate, ``us`` the
-US-appearance image; default the record's choice), and the provenance says which. The path is
+US-appearance image; default the record's choice), and the provenance says which. ``anonymise``
+applies to every format: the DICOM exporter's de-identification, and for the other formats the
+sources (file names, patient and instance identifiers) left out of the provenance. The path is
 checked by :func:`~engine.pipeline.paths.check_output_path` first (the command line calls it
 before the fusion too) and every file is written atomically.
 """
@@ -63,12 +65,11 @@ def export(
     path = check_output_path(path, overwrite=overwrite, inputs=record_inputs(record))
     if path.suffix.lower() in DICOM_SUFFIXES:
         return atomic_write(path, lambda tmp: _write_dicom(record, tmp, which, anonymise))
-    provenance = record.provenance(which)
+    provenance = record.provenance(which, anonymise)
     pixels = record.pixels(which)
     if path.suffix.lower() == ".npy":
-        sidecar = dict(
-            provenance, sources=record.sources(), image_choice=record.resolved_image(which)
-        )
+        sources = provenance["sources"] if anonymise else record.sources()
+        sidecar = dict(provenance, sources=sources, image_choice=record.resolved_image(which))
         text = json.dumps(sidecar, indent=2, sort_keys=True)
         atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(text))
     return atomic_write(path, lambda tmp: save_image(tmp, pixels, provenance))

@@ -149,11 +149,15 @@ class FusionRecord:
                 parts.append(f"{role} {label}".strip())
         return ", ".join(parts) or "unknown"
 
-    def provenance(self, which: ImageChoice | None = None) -> dict[str, str]:
-        """Flat text provenance: the result's, plus the image written, the sources and d."""
+    def provenance(
+        self, which: ImageChoice | None = None, anonymise: bool = False
+    ) -> dict[str, str]:
+        """Flat text provenance: the result's, plus the image written, d and the sources (left
+        out when ``anonymise``: file names, patient and instance identifiers identify)."""
         info = dict(self.result.provenance())
         info["result"] = self.name
         info["image"] = self.image_note(which)
         info["scale factor d"] = str(self.fusion_input.d)
-        info["sources"] = json.dumps(self.sources(), sort_keys=True)
+        sources = json.dumps(self.sources(), sort_keys=True)
+        info["sources"] = "removed (anonymised export)" if anonymise else sources
         return info
