@@ -34,7 +34,6 @@ from engine.superres import (
     estimate_noise_std,
     periodic_divergence,
     periodic_gradient,
-    tv_restore,
 )
 
 
@@ -171,18 +170,17 @@ def test_tikhonov_prior_also_fuses(phantom, baselines):
     assert mri > baselines[0] + 0.5
 
 
-def test_ddfm_palm_data_steps_change_the_palm_solution_and_still_fuse(phantom, baselines,
-                                                                     palm_result):
+def test_ddfm_palm_refines_the_us_image_of_the_palm_solution(phantom, baselines, palm_result):
     from engine.fusion_params import DdfmPalmParams
 
     params = DdfmPalmParams(iterations=10, steps=4, preview_every=0)
     result = run("ddfm-palm", phantom[1], params)
     mri, us = _scores(*phantom, result.mri_estimate, result.fused)
-    assert mri > baselines[0] + 1.0, (mri, baselines[0])
+    assert mri > baselines[0] + 2.0, (mri, baselines[0])
     assert us > baselines[1] - 0.1, (us, baselines[1])
-    # the diffusion steps' joint data steps moved both images away from the warm start
-    assert np.abs(result.mri_estimate - palm_result.mri_estimate).mean() > 1e-4
-    assert np.abs(result.fused - palm_result.fused).mean() > 1e-4
+    # the MRI-contrast image is the PALM solution; the data steps changed the US image
+    np.testing.assert_allclose(result.mri_estimate, palm_result.mri_estimate, atol=1e-9)
+    assert np.abs(result.fused - palm_result.fused).mean() > 1e-7
 
 
 def test_ddfm_em_returns_both_images_on_the_us_scale(phantom, baselines):
