@@ -19,6 +19,7 @@ that dies (killed, out of memory, crashed interpreter) makes its pairs run again
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -153,7 +154,7 @@ class DaskCluster:
             if self.local_workers:
                 cluster = LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                    dashboard_address=":0", silence_logs="error",
+                    dashboard_address=":0", silence_logs=logging.ERROR,
                 )
                 return Client(cluster), cluster
         try:

@@ -80,7 +80,11 @@ def _answers(responses, address: PacsAddress, what: str):
     for status, identifier in responses:
         code = int(status.Status) if status is not None and "Status" in status else None
         if code is None:
-            raise PacsError(f"The PACS {address} did not answer the {what} in time.")
+            raise PacsError(
+                f"The PACS {address} gave no answer to the {what} (timed out or closed the "
+                "connection); check that it allows this workstation's AE title to query and "
+                "retrieve."
+            )
         if code in PENDING:
             yield identifier
         elif code not in (0x0000, 0xB000):
