@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -19,12 +20,15 @@ from engine.batch import (
     read_manifest,
     run_batch,
 )
-from engine.batch.execute import DaskCluster, make_engine
+from engine.batch.execute import DaskCluster, make_engine, run_pair
+from engine.batch.plan import PairingError
+from engine.batch.steps import check_pair
 from engine.batch.store import fingerprint
 from engine.cli import main as cli_main
 from engine.dicom import SourcePatient, write_source_dicom
 from engine.errors import ParameterError
 from engine.phantom import make_phantom_pair
+from engine.scan import Scan, ScanInfo
 
 pydicom = pytest.importorskip("pydicom")
 
@@ -190,8 +194,8 @@ def test_dicom_tree_pairing_by_uids_and_dates(tmp_path):
 # ------------------------------------------------------------------------------ running
 
 
-def _dask_workers() -> list:
-    """Worker processes of a local Dask cluster started by this process."""
+def _spawned_workers() -> list:
+    """Worker processes (Dask or process pool) that this process started."""
     import psutil
 
     children = psutil.Process().children(recursive=True)
@@ -207,7 +211,7 @@ def test_local2_batch_survives_a_killed_worker_and_reruns_only_what_is_missing(c
 
     def kill_one_worker(outcome):
         if not killed:
-            workers = _dask_workers()
+            workers = _spawned_workers()
             assert workers, "no Dask worker process found"
             os.kill(workers[0].pid, signal.SIGKILL)
             killed.append(outcome.key)
@@ -244,6 +248,25 @@ def test_local2_batch_survives_a_killed_worker_and_reruns_only_what_is_missing(c
     assert rerun["npy-9"]["status"] == "fused" and rerun["unreadable"]["status"] == "failed"
 
 
+@pytest.mark.slow
+def test_local_pool_reruns_the_pairs_of_killed_workers(cohort, tmp_path):
+    manifest, _ = cohort
+    plan = read_manifest(manifest, "palm")
+    plan = dataclasses.replace(plan, tasks=plan.tasks[8:12], unpaired=())
+    killed = []
+
+    def kill_every_worker(outcome):
+        if not killed:
+            killed.extend(p.pid for p in _spawned_workers())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    summary = run_batch(plan, BatchSettings(out=tmp_path, workers=2, progress=False),
+                        on_outcome=kill_every_worker, say=lambda _: None)
+    assert killed
+    assert summary.counts() == {"fused": 4}
+
+
 # ----------------------------------------------------------------------- idempotence rules
 
 
@@ -258,6 +281,32 @@ def test_fingerprint_follows_inputs_and_parameters(tmp_path):
     tuned = PairTask("k", task.mri, task.us, "palm", d=2, overrides=(("iterations", "3"),))
     assert fingerprint(tuned, ("png",))["overrides"] != first["overrides"]
     assert OutputTree(tmp_path / "out").finished(task, ("png",)) is None
+
+
+def test_a_pair_is_finished_only_with_its_record_outputs_and_inputs(cohort, tmp_path):
+    manifest, _ = cohort
+    task = next(t for t in read_manifest(manifest, "palm").tasks if t.key == "npy-10")
+    tree = OutputTree(tmp_path)
+    outcome = run_pair(task, str(tmp_path), ("npy",))
+    assert outcome.status == "fused" and outcome.outputs == ["pairs/npy-10/fused.npy",
+                                                            "pairs/npy-10/thumb.png"]
+    assert tree.finished(task, ("npy",)).reused
+    assert tree.finished(task, ("png",)) is None
+    (tmp_path / "pairs/npy-10/fused.npy").unlink()
+    assert tree.finished(task, ("npy",)) is None
+
+
+def test_batch_checks_patients_and_spacing_before_fusing():
+    def scan(patient, spacing):
+        return Scan(np.eye(8), ScanInfo(patient_id=patient, pixel_spacing_mm=spacing))
+
+    task = PairTask("k", Path("m"), Path("u"), "palm")
+    check_pair(scan("A", (2.0, 2.0)), scan("A", (0.5, 0.5)), task)
+    with pytest.raises(PairingError, match="patient A and the ultrasound to patient B"):
+        check_pair(scan("A", (2.0, 2.0)), scan("B", (0.5, 0.5)), task)
+    with pytest.raises(PairingError, match="The ultrasound file .* has no pixel spacing"):
+        check_pair(scan("A", (2.0, 2.0)), scan(None, None), task)
+    check_pair(scan(None, None), scan(None, None), dataclasses.replace(task, d=4))
 
 
 def test_scheduler_and_formats_are_checked_before_any_work():

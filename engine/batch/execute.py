@@ -90,35 +90,46 @@ class LocalPool:
     def run(
         self, tasks: list[PairTask], root: str, formats: tuple[str, ...], retries: int
     ) -> Iterator[PairOutcome]:
+        queue, deaths = list(reversed(tasks)), Counter()
+        while queue:
+            in_flight = yield from self._until_broken(queue, root, formats)
+            for task in in_flight:
+                deaths[task.key] += 1
+                if deaths[task.key] > retries:
+                    yield lost(task, deaths[task.key])
+                else:
+                    queue.append(task)
+
+    def _until_broken(self, queue: list[PairTask], root: str, formats: tuple[str, ...]):
+        """Run the queue on one pool; return the tasks in flight when a worker died, or []."""
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
         from multiprocessing import get_context
 
-        queue, deaths = list(reversed(tasks)), Counter()
-        while queue:
-            with ProcessPoolExecutor(
-                self.workers, mp_context=get_context("spawn"), initializer=_one_torch_thread
-            ) as pool:
-                running: dict = {}
-                broken = False
-                while (queue or running) and not broken:
+        with ProcessPoolExecutor(
+            self.workers, mp_context=get_context("spawn"), initializer=_one_torch_thread
+        ) as pool:
+            running: dict = {}
+            while queue or running:
+                try:
                     while queue and len(running) < self.workers:
-                        task = queue.pop()
-                        running[pool.submit(run_pair, task, root, formats)] = task
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        task = running.pop(future)
-                        try:
-                            yield future.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            running[future] = task
-                for task in running.values():
-                    deaths[task.key] += 1
-                    if deaths[task.key] > retries:
-                        yield lost(task, deaths[task.key])
-                    else:
-                        queue.append(task)
+                        running[pool.submit(run_pair, queue[-1], root, formats)] = queue[-1]
+                        queue.pop()
+                except BrokenProcessPool:  # a worker died: the pool takes no more work
+                    return list(running.values())
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in done:
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    del running[future]
+                    yield outcome
+                if broken:
+                    return list(running.values())
+        return []
 
 
 class DaskCluster:
