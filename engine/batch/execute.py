@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ..errors import EndoFuseError, ParameterError
 from .plan import PairTask
@@ -67,13 +68,14 @@ def run_pair(task: PairTask, root: str, formats: tuple[str, ...]) -> PairOutcome
     return outcome
 
 
-def lost(task: PairTask, deaths: int) -> PairOutcome:
-    """The outcome of a pair whose workers died ``deaths`` times."""
+def lost(task: PairTask) -> PairOutcome:
+    """The outcome of a pair whose workers died more often than the retry bound."""
     return PairOutcome(
         key=task.key, status="lost", mri=str(task.mri), us=str(task.us), method=task.method,
         d=task.d, error=(
-            f"The worker fusing this pair died {deaths} time(s) (killed or out of memory); "
-            "run the batch again to retry it, with fewer workers if memory is short."
+            "The workers fusing this pair died (killed or out of memory) more often than the "
+            "retry bound allows; run the batch again to retry it, with fewer workers if memory "
+            "is short."
         ),
     )
 
@@ -96,7 +98,7 @@ class LocalPool:
             for task in in_flight:
                 deaths[task.key] += 1
                 if deaths[task.key] > retries:
-                    yield lost(task, deaths[task.key])
+                    yield lost(task)
                 else:
                     queue.append(task)
 
@@ -157,52 +159,61 @@ class DaskCluster:
             return f"Dask LocalCluster of {self.local_workers} worker process(es)"
         return f"Dask scheduler {self.scheduler}"
 
-    def _client(self, retries: int):
+    @contextmanager
+    def connect(self, retries: int):
+        """A connected ``distributed.Client`` (with its LocalCluster for ``local:N``)."""
         import dask
         from distributed import Client, LocalCluster
 
+        cluster = None
         with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
             if self.local_workers:
                 cluster = LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True,
                     dashboard_address=":0", silence_logs=logging.ERROR,
                 )
-                return Client(cluster), cluster
         try:
-            return Client(self.scheduler, timeout="10s"), None
+            client = Client(cluster or self.scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise ParameterError(
                 f"No Dask scheduler answers at {self.scheduler}; start one with `dask scheduler` "
                 "and its workers with `dask worker ADDRESS`, or use --scheduler local:N."
             ) from exc
-
-    def run(
-        self, tasks: list[PairTask], root: str, formats: tuple[str, ...], retries: int
-    ) -> Iterator[PairOutcome]:
-        from distributed import as_completed
-
-        client, cluster = self._client(retries)
         try:
             self.say(f"Dask dashboard: {client.dashboard_link}")
-            workers = client.scheduler_info()["workers"].values()
-            has_gpu = any(GPU_RESOURCE in (w.get("resources") or {}) for w in workers)
-            futures = {}
-            for task in tasks:
-                future = client.submit(
-                    run_pair, task, root, formats, key=f"pair-{task.key}-{uuid.uuid4().hex[:8]}",
-                    pure=False, priority=1 if task.uses_gpu else 0,
-                    resources={GPU_RESOURCE: 1} if has_gpu and task.uses_gpu else None,
-                )
-                futures[future] = task
-            for future in as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception:  # noqa: BLE001 - KilledWorker and friends: the worker died
-                    yield lost(futures[future], retries + 1)
+            yield client
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+    def outcomes(
+        self, client, tasks: list[PairTask], root: str, formats: tuple[str, ...]
+    ) -> Iterator[PairOutcome]:
+        """Submit one task per pair to ``client``; yield the outcomes as they finish."""
+        from distributed import as_completed
+
+        workers = client.scheduler_info()["workers"].values()
+        has_gpu = any(GPU_RESOURCE in (w.get("resources") or {}) for w in workers)
+        futures = {}
+        for task in tasks:
+            future = client.submit(
+                run_pair, task, root, formats, key=f"pair-{task.key}-{uuid.uuid4().hex[:8]}",
+                pure=False, priority=1 if task.uses_gpu else 0,
+                resources={GPU_RESOURCE: 1} if has_gpu and task.uses_gpu else None,
+            )
+            futures[future] = task
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception:  # noqa: BLE001 - KilledWorker and friends: the worker died
+                yield lost(futures[future])
+
+    def run(
+        self, tasks: list[PairTask], root: str, formats: tuple[str, ...], retries: int
+    ) -> Iterator[PairOutcome]:
+        with self.connect(retries) as client:
+            yield from self.outcomes(client, tasks, root, formats)
 
 
 def make_engine(
