@@ -20,7 +20,7 @@ from engine.batch import (
     read_manifest,
     run_batch,
 )
-from engine.batch.execute import DaskCluster, make_engine, run_pair
+from engine.batch.execute import DaskCluster, make_engine, run_pair, submit_all
 from engine.batch.plan import PairingError
 from engine.batch.steps import check_pair
 from engine.batch.store import fingerprint
@@ -265,6 +265,57 @@ def test_local_pool_reruns_the_pairs_of_killed_workers(cohort, tmp_path):
                         on_outcome=kill_every_worker, say=lambda _: None)
     assert killed
     assert summary.counts() == {"fused": 4}
+
+
+def test_batch_on_a_running_scheduler_by_its_address(cohort, tmp_path, capsys):
+    """``--scheduler tcp://...``: a running cluster (here one in-process worker thread)."""
+    import torch
+    from distributed import LocalCluster
+
+    folder = cohort[0].parent
+    manifest = tmp_path / "two.csv"
+    lines = ["id,mri,us,d,iterations,despeckle"] + [
+        f"npy-{i},{folder / f'mr{i}.npy'},{folder / f'us{i}.npy'},{D},2,false" for i in (10, 11)
+    ]
+    manifest.write_text("\n".join(lines) + "\n")
+    threads = torch.get_num_threads()
+    try:
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                          dashboard_address=None) as cluster:
+            status = cli_main(["batch", str(manifest), "--out", str(tmp_path / "out"),
+                               "--scheduler", cluster.scheduler_address, "--quiet"])
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0, capsys.readouterr().err
+    assert "2 fused" in capsys.readouterr().out
+    assert read_results(tmp_path / "out/results.csv")["npy-10"]["status"] == "fused"
+
+
+class FakeClient:
+    """What :func:`submit_all` uses of a Dask client: the workers' resources and submit."""
+
+    def __init__(self, resources: list[dict]):
+        self.workers = {f"w{i}": {"resources": r} for i, r in enumerate(resources)}
+        self.submitted: dict[str, dict] = {}
+
+    def scheduler_info(self):
+        return {"workers": self.workers}
+
+    def submit(self, function, task, *args, **options):
+        self.submitted[task.method] = options
+        return object()
+
+
+@pytest.mark.parametrize("gpu_worker", [True, False])
+def test_gpu_workers_get_the_diffusion_pairs_first(gpu_worker):
+    client = FakeClient([{"GPU": 1}, {}] if gpu_worker else [{}, {}])
+    tasks = [PairTask(m, Path("m"), Path("u"), m) for m in ("palm", "ddfm-palm", "ddfm-em")]
+    assert len(submit_all(client, tasks, "out", ("png",))) == 3
+    assert client.submitted["palm"]["resources"] is None
+    assert client.submitted["palm"]["priority"] < client.submitted["ddfm-em"]["priority"]
+    for method in ("ddfm-palm", "ddfm-em"):
+        expected = {"GPU": 1} if gpu_worker else None
+        assert client.submitted[method]["resources"] == expected
 
 
 # ----------------------------------------------------------------------- idempotence rules

@@ -193,16 +193,7 @@ class DaskCluster:
         """Submit one task per pair to ``client``; yield the outcomes as they finish."""
         from distributed import as_completed
 
-        workers = client.scheduler_info()["workers"].values()
-        has_gpu = any(GPU_RESOURCE in (w.get("resources") or {}) for w in workers)
-        futures = {}
-        for task in tasks:
-            future = client.submit(
-                run_pair, task, root, formats, key=f"pair-{task.key}-{uuid.uuid4().hex[:8]}",
-                pure=False, priority=1 if task.uses_gpu else 0,
-                resources={GPU_RESOURCE: 1} if has_gpu and task.uses_gpu else None,
-            )
-            futures[future] = task
+        futures = submit_all(client, tasks, root, formats)
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -214,6 +205,22 @@ class DaskCluster:
     ) -> Iterator[PairOutcome]:
         with self.connect(retries) as client:
             yield from self.outcomes(client, tasks, root, formats)
+
+
+def submit_all(client, tasks: list[PairTask], root: str, formats: tuple[str, ...]) -> dict:
+    """One Dask task per pair: future -> task. Diffusion pairs get the higher priority and, when
+    a worker declares the GPU resource, need it."""
+    workers = client.scheduler_info()["workers"].values()
+    has_gpu = any(GPU_RESOURCE in (w.get("resources") or {}) for w in workers)
+    futures = {}
+    for task in tasks:
+        future = client.submit(
+            run_pair, task, root, formats, key=f"pair-{task.key}-{uuid.uuid4().hex[:8]}",
+            pure=False, priority=1 if task.uses_gpu else 0,
+            resources={GPU_RESOURCE: 1} if has_gpu and task.uses_gpu else None,
+        )
+        futures[future] = task
+    return futures
 
 
 def make_engine(
