@@ -365,6 +365,7 @@ def test_scheduler_and_formats_are_checked_before_any_work():
     with pytest.raises(ParameterError, match="Unknown output format jpg"):
         parse_formats("png,jpg")
     assert isinstance(make_engine("local:3", None), DaskCluster)
+    assert cli_main(["batch", "x.csv", "--out", "o", "--scheduler", "local:0"]) == 2
     for bad in ("local:0", "local:x", "http://host:8786"):
         with pytest.raises(ParameterError, match="--scheduler"):
             make_engine(bad, None)

@@ -82,6 +82,12 @@ def test_pacs_batch_round_trip(archive, tmp_path, capsys):
     assert "0 fused image(s) stored" in text
     assert len(derived_images(server)) == len(MATCHED)
 
+    # a pair fused but never stored (the run stopped before C-STORE) is stored by the next run
+    next(out.glob("pairs/*/*/stored.txt")).unlink()
+    assert cli_main(command) == 0
+    assert "1 fused image(s) stored" in capsys.readouterr().out
+    assert len(derived_images(server)) == len(MATCHED)
+
 
 def test_bad_query_and_refused_workstation_are_sentences(archive, tmp_path, capsys):
     server, _ = archive

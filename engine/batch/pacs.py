@@ -10,7 +10,9 @@
    interrupted batch resumes where it stopped. The cache is then an ordinary DICOM folder tree,
    paired by :func:`engine.batch.dicom_tree.pair_tree`.
 3. **Store** (C-STORE): every fused DICOM image goes back with :func:`engine.dicom.send_files`;
-   it carries the study of its US source and references both sources.
+   it carries the study of its US source and references both sources. Once the archive has
+   accepted a pair's image, the line ``AET@HOST:PORT`` is added to ``pairs/<key>/stored.txt``, so
+   a re-run stores only what that archive does not hold yet.
 
 Every failure is a :class:`~engine.dicom.send.PacsError` with the sentence of what to check.
 """
@@ -21,7 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dicom.send import DEFAULT_CALLING_AET, PacsAddress, PacsError, _association
+from ..dicom.send import DEFAULT_CALLING_AET, PacsAddress, PacsError, _association, send_files
+from .store import PairOutcome
 
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
@@ -30,6 +33,7 @@ IMAGE_CLASSES = {
     "MR": ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"),
     "US": ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1"),
 }
+STORED_LIST = "stored.txt"
 DATE_RANGE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
 #: C-FIND/C-GET statuses: pending answers carry an identifier, success ends the exchange
 PENDING = (0xFF00, 0xFF01)
@@ -196,3 +200,25 @@ def listing(found: list[FoundSeries]) -> str:
         for s in found
     ]
     return "\n".join(lines)
+
+
+def store_results(
+    outcomes: list[PairOutcome], root: Path, address: PacsAddress,
+    calling_aet: str = DEFAULT_CALLING_AET, timeout_s: float = 30.0,
+) -> int:
+    """C-STORE the fused DICOM image of every fused pair that ``address`` does not hold yet
+    (step 3 of the module); the number of images stored."""
+    waiting = []
+    for outcome in outcomes:
+        listed = root / "pairs" / outcome.key / STORED_LIST
+        if outcome.status != "fused" or (
+            listed.exists() and str(address) in listed.read_text().split()
+        ):
+            continue
+        waiting += [(listed, root / path) for path in outcome.outputs if path.endswith(".dcm")]
+    if waiting:
+        send_files([path for _, path in waiting], address, calling_aet, timeout_s)
+    for listed, _ in waiting:
+        with open(listed, "a") as handle:
+            handle.write(f"{address}\n")
+    return len(waiting)

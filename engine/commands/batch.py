@@ -97,7 +97,7 @@ def _plan_from_pacs(args, address):
 
 def run(args: argparse.Namespace) -> int:
     from ..batch import pair_tree, read_manifest, run_batch
-    from ..dicom.send import parse_pacs_address, send_files
+    from ..dicom.send import parse_pacs_address
     from .fuse import parse_overrides
 
     settings = _settings(args)
@@ -121,12 +121,10 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts().items()))
     print(f"{counts}; results in {summary.results_csv}, report in {summary.report}")
     if address is not None and not args.no_store:
-        stored = [
-            summary.results_csv.parent / output
-            for o in summary.outcomes if o.status == "fused" and not o.reused
-            for output in o.outputs if output.endswith(".dcm")
-        ]
-        if stored:
-            send_files(stored, address, args.calling_aet, args.timeout)
-        print(f"{len(stored)} fused image(s) stored in {address}")
+        from ..batch.pacs import store_results
+
+        root = summary.results_csv.parent
+        stored = store_results(list(summary.outcomes), root, address, args.calling_aet,
+                               args.timeout)
+        print(f"{stored} fused image(s) stored in {address}")
     return 0 if all(o.status == "fused" for o in summary.outcomes) else 1
