@@ -189,6 +189,7 @@ def test_dicom_tree_pairing_by_uids_and_dates(tmp_path):
     assert "holds 2 MR images" in reasons["x/us.dcm"]
     assert "not a DICOM file" in reasons["junk.dcm"]
     assert len(pair_tree(tmp_path, "palm", max_days=300).tasks) == 4
+    assert len(pair_tree(tmp_path, "palm", skip=tmp_path / "a").tasks) == 1
 
 
 # ------------------------------------------------------------------------------ running

@@ -72,11 +72,15 @@ def read_header(path: Path) -> DicomImage:
     )
 
 
-def scan_tree(root: Path) -> tuple[list[DicomImage], list[Unpaired]]:
-    """Headers of every usable file under ``root`` and the files left out (rule 1)."""
+def scan_tree(root: Path, skip: Path | None = None) -> tuple[list[DicomImage], list[Unpaired]]:
+    """Headers of every usable file under ``root`` (not under ``skip``, e.g. the batch's own
+    output folder) and the files left out (rule 1)."""
     images, left_out = [], []
+    skip = skip.resolve() if skip is not None else None
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if skip is not None and path.resolve().is_relative_to(skip):
             continue
         try:
             images.append(read_header(path))
@@ -129,12 +133,15 @@ def _choose_mri(us: DicomImage, mris: list[DicomImage], max_days: int) -> DicomI
     return same_study[0]
 
 
-def pair_tree(root: str | Path, method: str, max_days: int = MAX_DAYS) -> BatchPlan:
-    """A :class:`BatchPlan` for the DICOM files under ``root`` (rules in the module docstring)."""
+def pair_tree(
+    root: str | Path, method: str, max_days: int = MAX_DAYS, skip: Path | None = None
+) -> BatchPlan:
+    """A :class:`BatchPlan` for the DICOM files under ``root`` but not under ``skip`` (rules in
+    the module docstring)."""
     root = Path(root)
     if not root.is_dir():
         raise ScanReadError(f"The folder {root} does not exist.")
-    images, left_out = scan_tree(root)
+    images, left_out = scan_tree(root, skip)
     images, mixed = _split_mixed_studies(images)
     left_out += mixed
     mris = [image for image in images if image.modality == "MR"]

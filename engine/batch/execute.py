@@ -19,6 +19,7 @@ that dies (killed, out of memory, crashed interpreter) makes its pairs run again
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -180,7 +181,10 @@ class DaskCluster:
                 "and its workers with `dask worker ADDRESS`, or use --scheduler local:N."
             ) from exc
         try:
-            self.say(f"Dask dashboard: {client.dashboard_link}")
+            note = ""
+            if cluster is not None and importlib.util.find_spec("bokeh") is None:
+                note = " (served once bokeh is installed: pip install 'bokeh>=3.1')"
+            self.say(f"Dask dashboard: {client.dashboard_link}{note}")
             yield client
         finally:
             client.close()

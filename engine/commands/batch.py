@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.input is None:
         raise ParameterError("Give a manifest CSV or a DICOM folder, or a PACS with --pacs.")
     elif Path(args.input).is_dir():
-        plan = pair_tree(args.input, args.method, args.max_days)
+        plan = pair_tree(args.input, args.method, args.max_days, skip=args.out)
     else:
         plan = read_manifest(args.input, args.method)
     plan = with_overrides(plan, overrides)
