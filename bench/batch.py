@@ -8,12 +8,16 @@ measure, export, record):
   pair (the reference);
 * a Dask ``LocalCluster`` of 1 and of 2 single-threaded worker processes, timed after the
   cluster has started and each worker has fused one warm-up pair (start-up printed apart);
-* the local process pool of 1 and of 2 workers, timed from the start (spawning included).
+* the local process pool of 1 and of 2 workers, timed from the start (spawning included);
+* the plain loop again.
 
-Per-pair overhead of the distributed path = (Dask 1-worker seconds per pair) / (loop seconds per
-pair) - 1; the goal is at most 5 %. It is split into the time outside the pairs' own work
-(scheduling, transfer: wall minus the summed in-pair seconds each record holds) and the pairs'
-own work being slower in the worker process than in the loop.
+Columns: ``in-pair s`` is the mean time each pair's record says its own work took; ``outside``
+= wall x workers / summed in-pair seconds - 1, the share of worker time spent on anything but
+the pairs (scheduling, transfers, idle workers, and for the pool its start-up); ``vs loop`` the
+seconds per pair against the mean of the two plain loops (one before, one after, to show how
+much the load of the machine moved meanwhile). The per-pair overhead of the distributed path is
+``outside`` of Dask with one worker; the goal is at most 5 %. Every process computes with one
+thread (``OMP_NUM_THREADS=1`` and friends, one torch thread), as the batch's workers do.
 
     python bench/batch.py [--pairs 8] [--size 240] [--d 4] [--iterations 10]
 """
@@ -21,12 +25,16 @@ own work being slower in the worker process than in the loop.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -96,26 +104,28 @@ def main() -> int:
         for workers in (1, 2):
             seconds = timed(LocalPool(workers).run, tasks, root / f"pool{workers}")
             rows.append(("process pool (incl. start)", workers, None, seconds))
+        rows.append(("plain loop (again)", 1, None, timed(plain_loop, tasks, root / "loop2")))
 
     n = len(tasks)
-    loop_per_pair = rows[0][3][0] / n
+    loop_per_pair = (rows[0][3][0] + rows[-1][3][0]) / (2 * n)
     print(f"{n} pairs of {args.size}x{args.size} (d = {args.d}), palm {args.iterations} "
-          f"iterations, outputs {'+'.join(FORMATS)}")
+          f"iterations, outputs {'+'.join(FORMATS)}; one thread per process")
     header = (f"{'engine':28s} {'workers':>7s} {'start s':>8s} {'wall s':>8s} {'pairs/s':>8s} "
-              f"{'s/pair':>7s} {'in-pair s':>9s} {'vs loop':>8s}")
+              f"{'s/pair':>7s} {'in-pair s':>9s} {'outside':>8s} {'vs loop':>8s}")
     print(header)
     print("-" * len(header))
     for name, workers, startup, (seconds, inside) in rows:
         per_pair = seconds / n
         start = "" if startup is None else f"{startup:.1f}"
         print(f"{name:28s} {workers:7d} {start:>8s} {seconds:8.2f} {n / seconds:8.3f} "
-              f"{per_pair:7.3f} {inside / n:9.3f} {per_pair / loop_per_pair - 1:+8.1%}")
-    (loop, loop_inside), (dask1, dask1_inside) = rows[0][3], rows[1][3]
-    print(f"\nper-pair overhead of the distributed path (Dask local:1 vs loop): "
-          f"{dask1 / loop - 1:+.1%} of wall time (goal <= 5 %), of which the time outside the "
-          f"pair's own work is {(dask1 - dask1_inside) / loop:+.1%} and the slower work inside "
-          f"the worker {(dask1_inside - loop_inside) / loop:+.1%}; speed-up of 2 Dask workers "
-          f"over 1: {dask1 / rows[2][3][0]:.2f}x")
+              f"{per_pair:7.3f} {inside / n:9.3f} {seconds * workers / inside - 1:+8.1%} "
+              f"{per_pair / loop_per_pair - 1:+8.1%}")
+    dask1, dask1_inside = rows[1][3]
+    print(f"\nper-pair overhead of the distributed path (Dask local:1, time outside the pairs' "
+          f"own work): {dask1 / dask1_inside - 1:+.1%} (goal <= 5 %); its wall time per pair "
+          f"against the plain loop (mean of both loops): {dask1 / n / loop_per_pair - 1:+.1%}; "
+          f"speed-up of 2 Dask workers over 1: {dask1 / rows[2][3][0]:.2f}x, of 2 pool workers "
+          f"over 1: {rows[3][3][0] / rows[4][3][0]:.2f}x")
     return 0
 
 

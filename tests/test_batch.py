@@ -268,28 +268,52 @@ def test_local_pool_reruns_the_pairs_of_killed_workers(cohort, tmp_path):
     assert summary.counts() == {"fused": 4}
 
 
-def test_batch_on_a_running_scheduler_by_its_address(cohort, tmp_path, capsys):
-    """``--scheduler tcp://...``: a running cluster (here one in-process worker thread)."""
+@pytest.fixture(scope="module")
+def running_scheduler():
+    """The address of a running Dask scheduler (one in-process worker thread, cheap to start)."""
     import torch
     from distributed import LocalCluster
 
+    threads = torch.get_num_threads()
+    try:
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                          dashboard_address=None) as cluster:
+            yield cluster.scheduler_address
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_batch_on_a_running_scheduler_by_its_address(cohort, running_scheduler, tmp_path, capsys):
     folder = cohort[0].parent
     manifest = tmp_path / "two.csv"
     lines = ["id,mri,us,d,iterations,despeckle"] + [
         f"npy-{i},{folder / f'mr{i}.npy'},{folder / f'us{i}.npy'},{D},2,false" for i in (10, 11)
     ]
     manifest.write_text("\n".join(lines) + "\n")
-    threads = torch.get_num_threads()
-    try:
-        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
-                          dashboard_address=None) as cluster:
-            status = cli_main(["batch", str(manifest), "--out", str(tmp_path / "out"),
-                               "--scheduler", cluster.scheduler_address, "--quiet"])
-    finally:
-        torch.set_num_threads(threads)
+    status = cli_main(["batch", str(manifest), "--out", str(tmp_path / "out"),
+                       "--scheduler", running_scheduler, "--quiet"])
     assert status == 0, capsys.readouterr().err
     assert "2 fused" in capsys.readouterr().out
     assert read_results(tmp_path / "out/results.csv")["npy-10"]["status"] == "fused"
+
+
+def test_interrupted_batch_lists_pending_pairs_and_resumes(cohort, running_scheduler, tmp_path):
+    manifest, _ = cohort
+    plan = read_manifest(manifest, "palm")
+    plan = dataclasses.replace(plan, tasks=plan.tasks[8:11], unpaired=())
+    settings = BatchSettings(out=tmp_path, scheduler=running_scheduler, progress=False)
+
+    def interrupt(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(plan, settings, on_outcome=interrupt, say=lambda _: None)
+    statuses = [row["status"] for row in read_results(tmp_path / "results.csv").values()]
+    assert statuses.count("fused") == 1 and statuses.count("pending") == 2
+    first = next(key for key, row in read_results(tmp_path / "results.csv").items()
+                 if row["status"] == "fused")
+    again = run_batch(plan, settings, say=lambda _: None)
+    assert again.counts() == {"fused": 3} and first not in again.ran()
 
 
 class FakeClient:

@@ -36,6 +36,15 @@ from .store import OutputTree, PairOutcome, fingerprint
 
 #: what a task needs of a GPU worker (a Dask worker resource)
 GPU_RESOURCE = "GPU"
+ALLOWED_FAILURES = "distributed.scheduler.allowed-failures"
+#: Dask settings of a ``local:N`` cluster. Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,
+#: which makes glibc map and unmap every array temporary and ran a 240x240 PALM pair about twice
+#: as slow (bench/batch.py); our tasks keep no data between pairs, so it is left unset. The
+#: statistical profiler (a thread sampling every 10 ms) is off for the same reason.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 
 
 def _one_torch_thread() -> None:
@@ -167,7 +176,7 @@ class DaskCluster:
         from distributed import Client, LocalCluster
 
         cluster = None
-        with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        with dask.config.set({**LOCAL_CLUSTER_CONFIG, ALLOWED_FAILURES: retries}):
             if self.local_workers:
                 cluster = LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from .execute import make_engine
-from .plan import BatchPlan
+from .plan import BatchPlan, PairTask
 from .report import write_report, write_results_csv
 from .steps import FORMATS
 from .store import OutputTree, PairOutcome
@@ -82,6 +82,14 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="pair", disable=not enabled, file=sys.stderr, smoothing=0.1)
 
 
+def pending(task: PairTask) -> PairOutcome:
+    """The row of a pair that the batch did not reach (it was interrupted)."""
+    return PairOutcome(
+        key=task.key, status="pending", mri=str(task.mri), us=str(task.us), method=task.method,
+        d=task.d, error="The batch stopped before this pair was fused; run it again.",
+    )
+
+
 def run_batch(
     plan: BatchPlan,
     settings: BatchSettings,
@@ -102,22 +110,21 @@ def run_batch(
             outcomes[task.key] = finished
     say(f"{len(plan.tasks)} pair(s): {len(outcomes)} already done, {len(todo)} to run on "
         f"{engine.describe()}.")
-    if todo:
-        bar = _progress_bar(len(todo), settings.progress)
-        counts: Counter = Counter()
-        try:
-            for outcome in engine.run(todo, str(tree.root), settings.formats, settings.retries):
-                outcomes[outcome.key] = outcome
-                counts[outcome.status] += 1
-                bar.set_postfix(counts, refresh=False)
-                bar.update()
-                if on_outcome is not None:
-                    on_outcome(outcome)
-        finally:
-            bar.close()
-    ordered = [outcomes[t.key] for t in plan.tasks if t.key in outcomes]
-    ordered += [PairOutcome(key=item.what, status="unpaired", error=item.reason)
-                for item in plan.unpaired]
-    results = write_results_csv(ordered, tree.root / "results.csv")
-    report = write_report(ordered, tree.root, engine.describe())
+    bar = _progress_bar(len(todo), settings.progress and bool(todo))
+    counts: Counter = Counter()
+    try:
+        for outcome in engine.run(todo, str(tree.root), settings.formats, settings.retries):
+            outcomes[outcome.key] = outcome
+            counts[outcome.status] += 1
+            bar.set_postfix(counts, refresh=False)
+            bar.update()
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:  # the tables list every pair even when the batch is interrupted
+        bar.close()
+        ordered = [outcomes.get(t.key) or pending(t) for t in plan.tasks]
+        ordered += [PairOutcome(key=item.what, status="unpaired", error=item.reason)
+                    for item in plan.unpaired]
+        results = write_results_csv(ordered, tree.root / "results.csv")
+        report = write_report(ordered, tree.root, engine.describe())
     return BatchSummary(tuple(ordered), results, report, engine.describe())

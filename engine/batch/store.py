@@ -65,8 +65,9 @@ class PairOutcome:
 
     ``status`` is ``fused``; ``failed`` (the data cannot be fused: ``error`` says why, not
     retried); ``error`` (an unexpected fault of the program, redone on the next run); ``lost``
-    (the workers running it died more often than the retry bound, redone on the next run); or
-    ``unpaired`` (left out by the pairing, never run).
+    (the workers running it died more often than the retry bound, redone on the next run);
+    ``pending`` (the batch was interrupted before it); or ``unpaired`` (left out by the pairing,
+    never run).
     """
 
     key: str
