@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     overrides = parse_overrides(args.param)
     address = parse_pacs_address(args.pacs) if args.pacs else None
+    if address is not None and args.input is not None:
+        raise ParameterError("Give either INPUT or --pacs, not both.")
     if address is not None:
         plan = _plan_from_pacs(args, address)
         if plan is None:
