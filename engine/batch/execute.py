@@ -90,11 +90,18 @@ def lost(task: PairTask) -> PairOutcome:
     )
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 class LocalPool:
     """A process pool on this machine, one worker per core by default."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or usable_cores())
 
     def describe(self) -> str:
         return f"local process pool of {self.workers} worker(s)"
