@@ -2,8 +2,8 @@
 
 ``results.csv`` columns: ``key, status, reused, error, mri, us, method, d``, the seconds of each
 stage (``load_s, fuse_s, measure_s, export_s, total_s``), ``worker``, ``outputs`` (``;``-separated,
-relative to the output folder), then one column per metric of
-:func:`engine.batch.steps.measure`. Pairs that were left out by the pairing have the status
+relative to the output folder), then one column per metric of the standard set of
+:func:`engine.pipeline.measure`. Pairs that were left out by the pairing have the status
 ``unpaired`` and their sentence in ``error``.
 
 ``report.md`` counts the statuses, shows the distribution of every metric over the fused pairs

@@ -1,7 +1,7 @@
-"""The one place where a batch calls the engine's fusion path: load, pair, fuse, measure, export.
+"""The one place where a batch calls the engine's fusion path (:mod:`engine.pipeline`): load,
+pair, fuse, measure, export.
 
-Every other module of :mod:`engine.batch` deals with plans, workers and files; swapping these
-calls for a shared pipeline changes this module only.
+Every other module of :mod:`engine.batch` deals with plans, workers and files.
 
 Checks a batch adds to the interactive pairing, made before the fusion starts:
 
@@ -21,7 +21,7 @@ import numpy as np
 from ..scan import Scan
 from .plan import PairingError, PairTask
 
-#: output formats: name -> file suffix (DICOM derived image, or :func:`engine.io.save_image`)
+#: output formats: name -> file suffix (:func:`engine.pipeline.export` picks the writer by suffix)
 FORMATS = {"dcm": ".dcm", "png": ".png", "tiff": ".tiff", "npy": ".npy"}
 #: longest side of the report's thumbnails, in pixels
 THUMB_SIDE = 160
@@ -45,33 +45,16 @@ def check_pair(mri: Scan, us: Scan, task: PairTask) -> None:
                 )
 
 
-def measure(fusion_input, fused: np.ndarray) -> dict[str, float]:
-    """The standard fusion metrics of F against A = US and B = MRI upsampled to the US grid,
-    each brought to 0..255 by its own min-max (as the viewer's metrics panel does)."""
-    from ..metrics import fusion_metrics
-    from ..resample import imresize_bicubic
+def write_outputs(record, folder: Path, formats: tuple[str, ...]) -> list[Path]:
+    """The record's image in every format of ``formats``, then a thumbnail; the written paths.
 
-    mri_up = imresize_bicubic(fusion_input.y_m, fusion_input.d)
-    values = fusion_metrics(fusion_input.y_u, mri_up, fused, data_range="minmax").standard
-    return {key: float(value) for key, value in values.items()}
-
-
-def write_outputs(
-    result, mri: Scan, us: Scan, folder: Path, formats: tuple[str, ...]
-) -> list[Path]:
-    """The fused image in every format of ``formats``, then a thumbnail; the written paths."""
-    from ..dicom import export_derived_dicom
-    from ..io import save_image
+    A pair redone after its input changed replaces its earlier files."""
+    from ..pipeline import export
 
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in formats:
-        path = folder / f"fused{FORMATS[name]}"
-        if name == "dcm":
-            written.append(export_derived_dicom(result, mri, us, path))
-        else:
-            written.append(save_image(path, result.fused, result.provenance()))
-    written.append(write_thumbnail(result.fused, folder / "thumb.png"))
+    written = [export(record, folder / f"fused{FORMATS[name]}", overwrite=True)
+               for name in formats]
+    written.append(write_thumbnail(record.pixels(), folder / "thumb.png"))
     return written
 
 
@@ -88,14 +71,15 @@ def write_thumbnail(image: np.ndarray, path: Path) -> Path:
 
 
 def fuse_pair(task: PairTask, folder: Path, formats: tuple[str, ...]):
-    """Load, check, pair, fuse, measure and export one pair.
+    """Load, check, pair, fuse, measure and export one pair (:mod:`engine.pipeline`).
 
-    Returns ``(metrics, written paths, seconds per stage)``; engine errors propagate.
+    Returns ``(standard metrics, written paths, seconds per stage)``; engine errors propagate.
+    The image written is the record's default (the MRI-contrast estimate), as ``endofuse fuse``
+    writes it.
     """
-    from ..commands.fuse import method_params
-    from ..io import load_scan
-    from ..methods import run as run_method
-    from ..pairing import pair_scans
+    from .. import pipeline
+    from ..methods import get_method
+    from ..params import params_with_overrides
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -106,15 +90,16 @@ def fuse_pair(task: PairTask, folder: Path, formats: tuple[str, ...]):
         seconds[stage] = round(now - started, 4)
         started = now
 
-    params = method_params(task.method, dict(task.overrides), None, None)
-    mri, us = load_scan(task.mri), load_scan(task.us)
+    params = params_with_overrides(get_method(task.method).params_type(), dict(task.overrides))
+    mri, us = pipeline.load(task.mri), pipeline.load(task.us)
     check_pair(mri, us, task)
-    fusion_input = pair_scans(mri, us, d=task.d)
+    fusion_input = pipeline.pair(mri, us, d=task.d)
     lap("load")
-    result = run_method(task.method, fusion_input, params)
+    record = pipeline.fuse(fusion_input, task.method, params, with_metrics=False)
     lap("fuse")
-    metrics = measure(fusion_input, result.fused)
+    measurement = pipeline.measure(record)  # a metric that fails leaves the row's cells empty
+    metrics = {key: float(value) for key, value in measurement.standard.items()}
     lap("measure")
-    written = write_outputs(result, mri, us, folder, formats)
+    written = write_outputs(record, folder, formats)
     lap("export")
     return metrics, written, seconds
