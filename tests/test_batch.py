@@ -148,12 +148,16 @@ def test_manifest_row_problems_are_sentences(tmp_path):
     for name in ("a.npy", "b.npy"):
         np.save(tmp_path / name, np.eye(8))
     (tmp_path / "m.csv").write_text(
-        "mri,us,d,method,transform\na.npy,b.npy,x,,\na.npy,b.npy,2,nope,\na.npy,b.npy,2,,t.txt\n"
+        "mri,us,d,method,transform,image\na.npy,b.npy,x,,,\na.npy,b.npy,2,nope,,\n"
+        "a.npy,b.npy,2,,t.txt,\na.npy,b.npy,2,,,both\na.npy,b.npy,2,,,us\n"
     )
-    reasons = [u.reason for u in read_manifest(tmp_path / "m.csv", "palm").unpaired]
+    plan = read_manifest(tmp_path / "m.csv", "palm")
+    reasons = [u.reason for u in plan.unpaired]
     assert "whole number, not 'x'" in reasons[0]
     assert "Unknown method 'nope'" in reasons[1]
     assert "transforms are not applied" in reasons[2]
+    assert "mri or us, not 'both'" in reasons[3]
+    assert [t.image for t in plan.tasks] == ["us"]
 
 
 def test_dicom_tree_pairing_by_uids_and_dates(tmp_path):
@@ -368,6 +372,7 @@ def test_a_pair_is_finished_only_with_its_record_outputs_and_inputs(cohort, tmp_
                                                             "pairs/npy-10/thumb.png"]
     assert tree.finished(task, ("npy",)).reused
     assert tree.finished(task, ("png",)) is None
+    assert tree.finished(dataclasses.replace(task, image="us"), ("npy",)) is None
     (tmp_path / "pairs/npy-10/fused.npy").unlink()
     assert tree.finished(task, ("npy",)) is None
 

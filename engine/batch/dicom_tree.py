@@ -134,10 +134,11 @@ def _choose_mri(us: DicomImage, mris: list[DicomImage], max_days: int) -> DicomI
 
 
 def pair_tree(
-    root: str | Path, method: str, max_days: int = MAX_DAYS, skip: Path | None = None
+    root: str | Path, method: str, max_days: int = MAX_DAYS, skip: Path | None = None,
+    image: str = "mri",
 ) -> BatchPlan:
     """A :class:`BatchPlan` for the DICOM files under ``root`` but not under ``skip`` (rules in
-    the module docstring)."""
+    the module docstring); every pair writes ``image`` (``mri`` or ``us``)."""
     root = Path(root)
     if not root.is_dir():
         raise ScanReadError(f"The folder {root} does not exist.")
@@ -158,6 +159,7 @@ def pair_tree(
             mri=mri.path,
             us=us.path,
             method=method,
+            image=image,
             origin=f"(patient {us.patient_id}, study {us.study_uid})",
         ))
     left_out += [

@@ -12,6 +12,8 @@ Manifest columns (header row required, names case-insensitive):
 mri, us  paths of the two scans, relative to the manifest's folder or absolute (required)
 d        scale factor; needed when a file does not know its pixel spacing
 method   fusion method of this row (default: the command's ``--method``)
+image    ``mri`` (the MRI-contrast estimate) or ``us`` (the US-appearance image) to write
+         (default: the command's ``--image``)
 id       the pair's key in the output tree (default ``row-NNNN``, the 1-based data row)
 transform  a registration transform file (reserved; rows that name one are refused for now)
 other    any other non-empty cell is a parameter of the method (``iterations``, ``tau3``, ...)
@@ -27,9 +29,10 @@ from pathlib import Path
 
 from ..errors import EndoFuseError, ParameterError, ScanReadError
 from ..methods import REGISTRY
+from ..pipeline import IMAGE_CHOICES
 
 #: columns with a meaning of their own; every other column is a method parameter
-MANIFEST_COLUMNS = ("mri", "us", "d", "method", "id", "transform")
+MANIFEST_COLUMNS = ("mri", "us", "d", "method", "image", "id", "transform")
 #: characters allowed in a key component (everything else becomes "_")
 UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -47,6 +50,8 @@ class PairTask:
     us: Path
     method: str
     d: int | None = None
+    #: which image of the fusion the outputs hold: ``mri`` (MRI contrast) or ``us``
+    image: str = "mri"
     transform: Path | None = None
     overrides: tuple[tuple[str, str], ...] = ()
     #: where the pair came from, for listings ("manifest row 3", "study 1.2.3")
@@ -79,7 +84,10 @@ class BatchPlan:
         lines = [f"{len(self.tasks)} pair(s) to fuse from {self.source}:"]
         for task in self.tasks:
             d = "" if task.d is None else f" d={task.d}"
-            lines.append(f"  {task.key}: {task.mri} + {task.us} [{task.method}{d}] {task.origin}")
+            lines.append(
+                f"  {task.key}: {task.mri} + {task.us} [{task.method}{d}, {task.image} image] "
+                f"{task.origin}"
+            )
         if self.unpaired:
             lines.append(f"{len(self.unpaired)} input(s) not paired:")
             lines.extend(f"  {item.what}: {item.reason}" for item in self.unpaired)
@@ -103,8 +111,9 @@ class _Row:
         return (self.cells.get(column) or "").strip()
 
 
-def read_manifest(path: str | Path, method: str) -> BatchPlan:
-    """Read a manifest CSV (see the module docstring); ``method`` is the default method.
+def read_manifest(path: str | Path, method: str, image: str = "mri") -> BatchPlan:
+    """Read a manifest CSV (see the module docstring); ``method`` and ``image`` are the
+    defaults of the rows that do not name theirs.
 
     A row with a missing file, a bad ``d`` or a transform is listed as unpaired, not fatal; a
     manifest without the ``mri`` and ``us`` columns, or with a repeated ``id``, is refused.
@@ -135,13 +144,13 @@ def read_manifest(path: str | Path, method: str) -> BatchPlan:
             )
         keys.add(key)
         try:
-            tasks.append(_task_of(row, key, path.parent, method))
+            tasks.append(_task_of(row, key, path.parent, method, image))
         except EndoFuseError as exc:
             unpaired.append(Unpaired(f"manifest row {row.number}", str(exc)))
     return BatchPlan(tuple(tasks), tuple(unpaired), source=str(path))
 
 
-def _task_of(row: _Row, key: str, folder: Path, method: str) -> PairTask:
+def _task_of(row: _Row, key: str, folder: Path, method: str, image: str) -> PairTask:
     files = {}
     for column in ("mri", "us"):
         text = row.get(column)
@@ -164,6 +173,11 @@ def _task_of(row: _Row, key: str, folder: Path, method: str) -> PairTask:
         raise ParameterError(
             f"Unknown method '{row_method}'; choose one of {', '.join(REGISTRY)}."
         )
+    row_image = row.get("image") or image
+    if row_image not in IMAGE_CHOICES:
+        raise ParameterError(
+            f"The image to write is mri or us, not '{row_image}'."
+        )
     overrides = tuple(
         (column, value.strip())
         for column, value in row.cells.items()
@@ -175,6 +189,7 @@ def _task_of(row: _Row, key: str, folder: Path, method: str) -> PairTask:
         us=files["us"],
         method=row_method,
         d=int(d_text) if d_text else None,
+        image=row_image,
         overrides=overrides,
         origin=f"(manifest row {row.number})",
     )

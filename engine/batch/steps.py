@@ -74,8 +74,8 @@ def fuse_pair(task: PairTask, folder: Path, formats: tuple[str, ...]):
     """Load, check, pair, fuse, measure and export one pair (:mod:`engine.pipeline`).
 
     Returns ``(standard metrics, written paths, seconds per stage)``; engine errors propagate.
-    The image written is the record's default (the MRI-contrast estimate), as ``endofuse fuse``
-    writes it.
+    The image written and measured is ``task.image`` (``mri``: the MRI-contrast estimate,
+    ``us``: the US-appearance image).
     """
     from .. import pipeline
     from ..methods import get_method
@@ -95,7 +95,8 @@ def fuse_pair(task: PairTask, folder: Path, formats: tuple[str, ...]):
     check_pair(mri, us, task)
     fusion_input = pipeline.pair(mri, us, d=task.d)
     lap("load")
-    record = pipeline.fuse(fusion_input, task.method, params, with_metrics=False)
+    record = pipeline.fuse(fusion_input, task.method, params, image=task.image,
+                           with_metrics=False)
     lap("fuse")
     measurement = pipeline.measure(record)  # a metric that fails leaves the row's cells empty
     metrics = {key: float(value) for key, value in measurement.standard.items()}

@@ -10,8 +10,8 @@ Layout under the output folder ``OUT``::
 A pair is finished when its ``record.json`` exists, says ``fused`` or ``failed`` (a failure caused
 by the data, which would fail again), and its fingerprint equals the pair's fingerprint now:
 
-    fingerprint = {mri: sha256(mri file), us: sha256(us file), method, d, parameter overrides,
-                   formats}
+    fingerprint = {mri: sha256(mri file), us: sha256(us file), method, d, image,
+                   parameter overrides, formats}
 
 so a changed input file, method or parameter redoes the pair, and nothing else does. The record
 is written atomically (temporary file, then rename) after the images, so a worker killed at any
@@ -54,6 +54,7 @@ def fingerprint(task: PairTask, formats: tuple[str, ...]) -> dict[str, object]:
         "us": file_sha256(task.us),
         "method": task.method,
         "d": task.d,
+        "image": task.image,
         "overrides": sorted(list(item) for item in task.overrides),
         "formats": list(formats),
     }

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     parser.add_argument("--method", default="palm", choices=method_names(),
                         help="method of the pairs whose row names none (default palm)")
+    parser.add_argument("--image", default="mri", choices=("mri", "us"),
+                        help="mri: write the MRI-contrast estimate (default); us: the "
+                        "US-appearance image (a manifest's image column wins)")
     parser.add_argument("--scheduler", default=None, metavar="local:N|tcp://HOST:PORT",
                         help="run on Dask: local:N starts N worker processes here, tcp://... "
                         "uses a running scheduler (default: a local process pool)")
@@ -59,11 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def with_overrides(plan, overrides: dict[str, str]):
     """Every task gets the command-line parameters, except those its manifest row sets."""
-    tasks = []
-    for task in plan.tasks:
-        own = dict(task.overrides)
-        merged = {**overrides, **own}
-        tasks.append(dataclasses.replace(task, overrides=tuple(merged.items())))
+    tasks = [
+        dataclasses.replace(task, overrides=tuple({**overrides, **dict(task.overrides)}.items()))
+        for task in plan.tasks
+    ]
     return dataclasses.replace(plan, tasks=tuple(tasks))
 
 
@@ -92,7 +94,7 @@ def _plan_from_pacs(args, address):
     cache = args.cache or args.out / "cache"
     received = retrieve_series(address, found, cache, args.calling_aet, args.timeout)
     print(f"{received} file(s) retrieved into {cache}")
-    return pair_tree(cache, args.method, args.max_days)
+    return pair_tree(cache, args.method, args.max_days, image=args.image)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.input is None:
         raise ParameterError("Give a manifest CSV or a DICOM folder, or a PACS with --pacs.")
     elif Path(args.input).is_dir():
-        plan = pair_tree(args.input, args.method, args.max_days, skip=args.out)
+        plan = pair_tree(args.input, args.method, args.max_days, skip=args.out, image=args.image)
     else:
-        plan = read_manifest(args.input, args.method)
+        plan = read_manifest(args.input, args.method, args.image)
     plan = with_overrides(plan, overrides)
     print(plan.listing())
     if args.dry_run:
