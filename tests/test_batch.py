@@ -144,6 +144,16 @@ def test_bad_manifest_is_refused_with_exit_status_2(tmp_path, capsys, content, s
     assert sentence in capsys.readouterr().err
 
 
+def test_parameters_are_checked_before_anything_runs(cohort, tmp_path, capsys):
+    manifest, _ = cohort
+    out = tmp_path / "out"
+    status = cli_main(["batch", str(manifest), "--out", str(out), "--dry-run",
+                       "--param", "coupling=0"])
+    text = capsys.readouterr().out
+    assert status == 0 and "0 pair(s) to fuse" in text
+    assert "Parameter coupling must be at least" in text and not out.exists()
+
+
 def test_manifest_row_problems_are_sentences(tmp_path):
     for name in ("a.npy", "b.npy"):
         np.save(tmp_path / name, np.eye(8))

@@ -193,3 +193,20 @@ def _task_of(row: _Row, key: str, folder: Path, method: str, image: str) -> Pair
         overrides=overrides,
         origin=f"(manifest row {row.number})",
     )
+
+
+def check_parameters(plan: BatchPlan) -> BatchPlan:
+    """Move every pair whose parameters its method refuses (unknown name, value out of range)
+    from the tasks to the inputs left out, with the sentence, before anything runs."""
+    from ..methods import get_method
+    from ..params import params_with_overrides
+
+    tasks, unpaired = [], list(plan.unpaired)
+    for task in plan.tasks:
+        try:
+            params_with_overrides(get_method(task.method).params_type(), dict(task.overrides))
+        except EndoFuseError as exc:
+            unpaired.append(Unpaired(f"{task.key} {task.origin}".strip(), str(exc)))
+        else:
+            tasks.append(task)
+    return BatchPlan(tuple(tasks), tuple(unpaired), plan.source)

@@ -99,6 +99,7 @@ def _plan_from_pacs(args, address):
 
 def run(args: argparse.Namespace) -> int:
     from ..batch import pair_tree, read_manifest, run_batch
+    from ..batch.plan import check_parameters
     from ..dicom.send import parse_pacs_address
     from .fuse import parse_overrides
 
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         plan = pair_tree(args.input, args.method, args.max_days, skip=args.out, image=args.image)
     else:
         plan = read_manifest(args.input, args.method, args.image)
-    plan = with_overrides(plan, overrides)
+    plan = check_parameters(with_overrides(plan, overrides))
     print(plan.listing())
     if args.dry_run:
         return 0
