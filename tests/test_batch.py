@@ -144,6 +144,15 @@ def test_bad_manifest_is_refused_with_exit_status_2(tmp_path, capsys, content, s
     assert sentence in capsys.readouterr().err
 
 
+def test_dry_run_on_a_dicom_folder_lists_pairs_and_files_left_out(cohort, tmp_path, capsys):
+    folder = cohort[0].parent
+    assert cli_main(["batch", str(folder), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "9 pair(s) to fuse" in text and "(patient P0, study" in text
+    assert "No MR image of patient PB" in text and "No ultrasound image of patient PA" in text
+    assert "broken.dcm is not a DICOM file" in text
+
+
 def test_parameters_are_checked_before_anything_runs(cohort, tmp_path, capsys):
     manifest, _ = cohort
     out = tmp_path / "out"
