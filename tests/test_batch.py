@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_dicom_pair as write_source_pair
 
 from engine.batch import (
     BatchSettings,
@@ -44,21 +45,19 @@ def _pair(seed: int):
 
 def write_dicom_pair(folder: Path, seed: int, patient: str, us_patient: str | None = None,
                      date: str = "20240102", mri_spacing: bool = True) -> tuple[Path, Path]:
-    """An MR and a US DICOM file of one phantom in one study; ``us_patient`` puts the US under
-    another patient ID (and study)."""
-    from pydicom.uid import generate_uid
-
-    pair = _pair(seed)
-    own = SourcePatient(patient_id=patient, study_instance_uid=generate_uid(), study_date=date)
-    mr = write_source_dicom(pair.mri.pixels, folder / f"{patient}-mr.dcm", "MR",
-                            (D * SPACING, D * SPACING), own)
-    us_owner = own if us_patient is None else SourcePatient(patient_id=us_patient)
-    us = write_source_dicom(pair.us.pixels, folder / f"{patient}-us.dcm", "US",
-                            (SPACING, SPACING), us_owner, series_number=2)
-    if not mri_spacing:
-        ds = pydicom.dcmread(mr)
-        del ds.PixelSpacing
-        ds.save_as(mr)
+    """An MR and a US DICOM file of one phantom in one study under ``folder/patient``, dated
+    ``date``; ``us_patient`` moves the US to another patient (and study), ``mri_spacing=False``
+    drops the MR's PixelSpacing."""
+    mr, us = write_source_pair(folder / patient, patient, SIZE, seed, d=D, spacing_mm=SPACING)
+    for path in (mr, us):
+        ds = pydicom.dcmread(path)
+        ds.StudyDate = date
+        if path == us and us_patient is not None:
+            ds.PatientID = us_patient
+            ds.StudyInstanceUID = pydicom.uid.generate_uid()
+        if path == mr and not mri_spacing:
+            del ds.PixelSpacing
+        ds.save_as(path)
     return mr, us
 
 
@@ -71,7 +70,8 @@ def write_cohort(folder: Path) -> tuple[Path, dict[str, str]]:
     rows = []
     for seed in range(8):
         mr, us = write_dicom_pair(folder, seed, f"P{seed}")
-        rows.append({"id": f"dicom-{seed}", "mri": mr.name, "us": us.name, "d": ""})
+        rows.append({"id": f"dicom-{seed}", "mri": f"P{seed}/mr.dcm", "us": f"P{seed}/us.dcm",
+                     "d": ""})
     for seed in range(8, 12):
         pair = _pair(seed)
         np.save(folder / f"mr{seed}.npy", pair.mri.pixels)
@@ -79,11 +79,11 @@ def write_cohort(folder: Path) -> tuple[Path, dict[str, str]]:
         rows.append({"id": f"npy-{seed}", "mri": f"mr{seed}.npy", "us": f"us{seed}.npy", "d": D})
     (folder / "broken.dcm").write_bytes(b"\0" * 64 + b"not an image at all")
     rows.append({"id": "unreadable", "mri": "broken.dcm", "us": "us8.npy", "d": D})
-    mr, us = write_dicom_pair(folder, 20, "PA", us_patient="PB")
-    rows.append({"id": "two-patients", "mri": mr.name, "us": us.name, "d": ""})
-    mr, us = write_dicom_pair(folder, 21, "PS", mri_spacing=False)
-    rows.append({"id": "no-spacing", "mri": mr.name, "us": us.name, "d": ""})
-    rows.append({"id": "missing-file", "mri": "nowhere.dcm", "us": us.name, "d": ""})
+    write_dicom_pair(folder, 20, "PA", us_patient="PB")
+    rows.append({"id": "two-patients", "mri": "PA/mr.dcm", "us": "PA/us.dcm", "d": ""})
+    write_dicom_pair(folder, 21, "PS", mri_spacing=False)
+    rows.append({"id": "no-spacing", "mri": "PS/mr.dcm", "us": "PS/us.dcm", "d": ""})
+    rows.append({"id": "missing-file", "mri": "nowhere.dcm", "us": "PS/us.dcm", "d": ""})
     manifest = folder / "manifest.csv"
     with open(manifest, "w", newline="") as handle:
         writer = csv.DictWriter(handle, ["id", "mri", "us", "d", *FAST])
