@@ -26,7 +26,6 @@ from engine.joint_palm import (
 )
 from engine.methods import run
 from engine.metrics import reference_scores
-from engine.pairing import pair_scans
 from engine.phantom import make_phantom_pair
 from engine.superres import (
     NormalSystem,
@@ -99,8 +98,7 @@ def test_tv_restoration_recovers_a_piecewise_constant_image_better_than_tikhonov
 @pytest.fixture(scope="module")
 def phantom():
     pair = make_phantom_pair(seed=5, size=192, d=4)
-    fusion_input = pair_scans(pair.mri, pair.us)
-    return pair, fusion_input
+    return pair, pair.fusion_input()
 
 
 def _scores(pair, fusion_input, mri_estimate, fused):
@@ -213,3 +211,17 @@ def test_reference_variant_runs_the_golden_loop(phantom):
     finally:
         engine.palm.palm_fuse = original
     assert calls == ["reference"] and result.mri_estimate is not None
+
+
+def test_the_one_metrics_entry_scores_both_domains_against_their_truths(phantom, palm_result):
+    """measure(record) (viewer, CLI, benchmark) gives the scores of bench/quality.py, and the
+    truth is the reference of each score (swapping estimate and truth changes the number)."""
+    from engine.pipeline import record_of
+
+    pair, fi = phantom
+    reference = record_of(palm_result, fi).metrics.reference
+    mri, us = _scores(pair, fi, palm_result.mri_estimate, palm_result.fused)
+    assert reference["MRI PSNR"] == pytest.approx(mri, abs=1e-9)
+    assert reference["PSNR"] == pytest.approx(us, abs=1e-9)
+    swapped = reference_scores(pair.clean_tissue, palm_result.mri_estimate * pair.mri.pixels.max())
+    assert abs(swapped["PSNR"] - mri) > 0.1
