@@ -71,9 +71,10 @@ class PalmCorrector:
 
     solved exactly per pixel (:func:`engine.joint_palm.us_step`); w is the coupling weight and
     sigma_t = sqrt((1 - abar_t) / abar_t) the noise level, so the pull is strong early and falls
-    to w prior_weight rho_floor at the end. The MRI block is held because an MRI step coupled to
-    an early, prior-dominated x2 drags the MRI-contrast image toward the prior's estimate (on a 192x192
-    test phantom at d = 4 it lost 1.3 to 8.9 dB); the MRI-contrast image of ``ddfm-palm`` is x1*.
+    to w prior_weight rho_floor at the end. The MRI block is held because an MRI step coupled
+    to an early, prior-dominated x2 drags the MRI-contrast image toward the prior's estimate
+    (on a 192x192 test phantom at d = 4 it lost 1.3 to 8.9 dB); the MRI-contrast image of
+    ``ddfm-palm`` is x1*.
     ``prior_weight = 0`` returns x2* at every step.
     """
 
