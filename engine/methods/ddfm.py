@@ -207,78 +207,103 @@ def _load_model(method_name, params, device):
     return torch_device, model.to(torch_device), identity
 
 
-class DdfmEmMethod(FusionMethod):
+@dataclass(frozen=True)
+class _Start:
+    """What both diffusion methods set up first: the network, its device, the seed."""
+
+    t0: float
+    torch_device: Any
+    model: Any
+    identity: Any
+    generator: Any
+    seed: int
+
+
+class _DiffusionMethod(FusionMethod):
+    """Loads the prior and the generator, then hands over to ``fuse``."""
+
+    def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
+        t0 = time.perf_counter()
+        torch_device, model, identity = _load_model(self.name, params, device)
+        generator, seed = _generator(params, generator)
+        start = _Start(t0, torch_device, model, identity, generator, seed)
+        return self.fuse(fusion_input, params, reporter, start)
+
+    def fuse(self, fusion_input, params, reporter: ProgressReporter, start: _Start):
+        raise NotImplementedError
+
+
+class DdfmEmMethod(_DiffusionMethod):
     name = "ddfm-em"
     title = "DDFM with EM (Zhao et al. 2023)"
     params_type = DdfmEmParams
 
-    def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
+    def fuse(self, fusion_input, params, reporter: ProgressReporter, start: _Start):
         from ..baselines import tv_mri
 
-        t0 = time.perf_counter()
-        torch_device, model, identity = _load_model(self.name, params, device)
-        generator, seed = _generator(params, generator)
-        prepared = _prepare(fusion_input, fusion_input.y_u, model.stride, generator, torch_device)
+        prepared = _prepare(fusion_input, fusion_input.y_u, start.model.stride, start.generator,
+                            start.torch_device)
         t1 = time.perf_counter()
         previews: list[np.ndarray] = []
-        sample = _sample(self.name, model, prepared, params, None, reporter, torch_device,
-                         previews)
+        sample = _sample(self.name, start.model, prepared, params, None, reporter,
+                         start.torch_device, previews)
         t2 = time.perf_counter()
         luminance = display_luma(sample.float().cpu().numpy())
         mri_estimate = tv_mri(fusion_input.y_m, fusion_input.d)
         return FusionResult(
             fused=calibrated(luminance, fusion_input.y_u),
-            method=self.name, params=params, elapsed_s=time.perf_counter() - t0,
-            device=str(torch_device), seed=seed, weights=(identity,), previews=previews,
+            method=self.name, params=params, elapsed_s=time.perf_counter() - start.t0,
+            device=str(start.torch_device), seed=start.seed, weights=(start.identity,),
+            previews=previews,
             mri_estimate=mri_estimate,
             notes=("Fused luminance of the reference DDFM, mapped to the US intensity scale by "
                    "a least-squares affine fit to the observed US.",
                    "DDFM-EM has no MRI-domain model: its MRI-contrast image is the total-"
                    "variation super-resolution of the MRI alone."),
-            stage_seconds={"prepare": t1 - t0, "sampling": t2 - t1,
+            stage_seconds={"prepare": t1 - start.t0, "sampling": t2 - t1,
                            "mri": time.perf_counter() - t2},
         )
 
 
-class DdfmPalmMethod(FusionMethod):
+class DdfmPalmMethod(_DiffusionMethod):
     name = "ddfm-palm"
     title = "DDFM with a PALM data step"
     params_type = DdfmPalmParams
 
-    def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
+    def fuse(self, fusion_input, params, reporter: ProgressReporter, start: _Start):
         from ..denoise import despeckle_stage
         from ..joint_palm import initial_joint_state, joint_step, make_joint_problem
 
-        t0 = time.perf_counter()
-        torch_device, model, identity = _load_model(self.name, params, device)
         reporter.check_cancel()
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler)
         xu0 = despeckled.image
-        weights = [identity] + ([despeckled.weights] if despeckled.weights else [])
+        weights = [start.identity] + ([despeckled.weights] if despeckled.weights else [])
         reporter.check_cancel()
         problem = make_joint_problem(fusion_input.y_m, xu0, fusion_input.d, params,
-                                     y_u_raw=fusion_input.y_u, device=torch_device)
+                                     y_u_raw=fusion_input.y_u, device=start.torch_device)
         state = initial_joint_state(problem)
         for i in range(params.iterations):
             state = joint_step(state, problem)
             reporter.step(i + 1, params.iterations, f"{self.name}: PALM warm start {i + 1}")
         corrector = PalmCorrector(problem, state, params.prior_weight, params.rho_floor)
         recorder = _Recording(corrector)
-        generator, seed = _generator(params, generator)
-        prepared = _prepare(fusion_input, xu0, model.stride, generator, torch_device)
+        prepared = _prepare(fusion_input, xu0, start.model.stride, start.generator,
+                            start.torch_device)
         t1 = time.perf_counter()
         previews: list[np.ndarray] = []
-        _sample(self.name, model, prepared, params, recorder, reporter, torch_device, previews)
+        _sample(self.name, start.model, prepared, params, recorder, reporter, start.torch_device,
+                previews)
         final = recorder.state
         return FusionResult(
             fused=problem.crop(final.x_us).double().cpu().numpy(),
             mri_estimate=problem.crop(final.x_mri).double().cpu().numpy(),
-            method=self.name, params=params, elapsed_s=time.perf_counter() - t0,
-            device=str(torch_device), seed=seed, weights=tuple(weights), previews=previews,
+            method=self.name, params=params, elapsed_s=time.perf_counter() - start.t0,
+            device=str(start.torch_device), seed=start.seed, weights=tuple(weights),
+            previews=previews,
             notes=(despeckled.note, "Joint PALM solution; the US-appearance image refined by "
                    "diffusion sampling with the joint model's US step as data step, the "
                    "MRI-contrast image is the PALM solution."),
-            stage_seconds={"prepare": t1 - t0, "sampling": time.perf_counter() - t1},
+            stage_seconds={"prepare": t1 - start.t0, "sampling": time.perf_counter() - t1},
         )
 
 
