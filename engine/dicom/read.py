@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScanReadError
+from ..file_safety import require_regular_file
 from ..scan import MAX_SIDE, Scan, ScanInfo, validate_pixels
 
 #: attributes that hold pixel values and are dropped from the header kept in ``Scan.dataset``
@@ -338,6 +339,7 @@ def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
 def read_dicom_file(path: str | Path, frame: int | None = None) -> Scan:
     """Read one DICOM image file (see the module docstring for every step)."""
     path = Path(path)
+    require_regular_file(path)
     ds = _parse(path)
     frames = _check_image_header(ds, path.name)
     index = _choose_frame(frames, frame, path.name)
