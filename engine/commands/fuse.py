@@ -29,6 +29,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (ddfm methods)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mri-key", default=None, metavar="NAME",
+                        help="variable of a .mat MRI file holding several images")
+    parser.add_argument("--us-key", default=None, metavar="NAME",
+                        help="variable of a .mat US file holding several images")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -62,10 +66,16 @@ def run(args) -> int:
     from ..pairing import pair_scans
 
     params = method_params(args.method, parse_overrides(args.param), args.steps, args.seed)
-    fusion_input = pair_scans(load_scan(args.mri), load_scan(args.us), d=args.d)
+    mri = load_scan(args.mri, variable=args.mri_key)
+    us = load_scan(args.us, variable=args.us_key)
+    fusion_input = pair_scans(mri, us, d=args.d)
     progress = None if args.quiet else TextProgressBar(args.method)
     result = run_method(args.method, fusion_input, params, progress=progress, device=args.device)
-    out = save_image(Path(args.out), result.fused, result.provenance())
+    provenance = result.provenance()
+    for key, scan in (("mri-variable", mri), ("us-variable", us)):
+        if "variable" in scan.info.notes:
+            provenance[key] = scan.info.notes["variable"]
+    out = save_image(Path(args.out), result.fused, provenance, inputs=(mri.path, us.path))
     for note in result.notes:
         print(note, file=sys.stderr)
     print(f"{out} written ({result.method}, {result.elapsed_s:.1f} s)")
