@@ -754,9 +754,9 @@ class MainWindow(QMainWindow):
         Returns True when the send was started; the outcome arrives in the status bar or as the
         error dialog.
         """
-        import tempfile
+        import shutil
 
-        from engine.dicom.send import parse_pacs_address
+        from engine.dicom.send import parse_pacs_address, temporary_send_folder
 
         record = self._current_record()
         if record is None:
@@ -769,19 +769,23 @@ class MainWindow(QMainWindow):
             if not ok or not address.strip():
                 return False
         address = address.strip()
+        folder = None
         try:
             parse_pacs_address(address)
-            folder = Path(tempfile.mkdtemp(prefix="endofuse-send-"))
+            folder = temporary_send_folder()
             path = export.export_fused(
                 record, folder / f"fused_{record.number}_{record.method}.dcm", self.mri, self.us,
                 anonymise=self.act_anonymise.isChecked(),
             )
         except (EndoFuseError, OSError) as exc:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             self.show_error(str(exc))
             return False
         self.settings.setValue("pacs/address", address)
         self.statusBar().showMessage(f"Sending to {address}...")
-        self._send_job = start_send(path, address, self._on_sent, self.show_error)
+        self._send_job = start_send(path, address, self._on_sent, self.show_error,
+                                    remove_folder=True)
         return True
 
     def _on_sent(self, message: str) -> None:
