@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 import threading
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
+from hostile import HUGE, npy_declaring, png_declaring, tiff_declaring
 
 from engine.cli import main
 from engine.errors import ScanReadError
 from engine.file_safety import OutputWriteError, write_atomically
 from engine.io import AmbiguousVariableError, load_scan, save_image
 
-HUGE = 100_000
 #: allocation allowed while refusing a file that declares gigabytes
 REFUSAL_BYTES = 50 * 2**20
 
@@ -42,43 +40,6 @@ def refused(path: Path, match: str, **kwargs) -> str:
         tracemalloc.stop()
     assert peak < REFUSAL_BYTES, f"{peak / 2**20:.0f} MiB allocated to refuse {path.name}"
     return one_sentence(info.value)
-
-
-# -------------------------------------------------------------------- hand-made headers
-
-
-def tiff_declaring(path: Path, height: int, width: int, size: int = 10 * 2**20) -> Path:
-    """A little-endian TIFF whose IFD declares ``height`` x ``width`` 8-bit pixels in one strip
-    pointing into ``size`` bytes of zeros (so the file is 10 MB, the image 10 GB)."""
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
-               (262, 3, 1, 1), (273, 4, 1, 8 + 2 + 12 * 9 + 4), (277, 3, 1, 1),
-               (278, 4, 1, height), (279, 4, 1, height * width % 2**32)]
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        ifd += struct.pack("<HHII", tag, kind, count, value)
-    ifd += struct.pack("<I", 0)
-    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + bytes(size))
-    return path
-
-
-def png_declaring(path: Path, height: int, width: int) -> Path:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(bytes(1000))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
-                     + chunk(b"IEND", b""))
-    return path
-
-
-def npy_declaring(path: Path, shape: tuple[int, ...], body: int = 1024) -> Path:
-    header = {"descr": "<f8", "fortran_order": False, "shape": shape}
-    with open(path, "wb") as handle:
-        np.lib.format.write_array_header_1_0(handle, header)
-        handle.write(bytes(body))
-    return path
 
 
 # ---------------------------------------------------------------------------- the cases
