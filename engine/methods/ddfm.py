@@ -249,6 +249,7 @@ def _sample(method_name, model, prepared, params, corrector, reporter, device, p
         model, prepared.mri, prepared.us, prepared.x_start, respacing=respacing,
         lamb=getattr(params, "lamb", 0.5), rho=getattr(params, "rho", 0.001),
         progress=progress, corrector=corrector, autocast_dtype=autocast,
+        cancel=reporter.check_cancel,
     )
     sample = sample[0, :, :h, :w]
     if not bool(torch.isfinite(sample).all()):
@@ -279,7 +280,9 @@ class DdfmEmMethod(FusionMethod):
 
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
         t0 = time.perf_counter()
+        reporter.check_cancel()
         torch_device, model, identity = _load_model(self.name, params, device)
+        reporter.check_cancel()
         generator, seed = _generator(params, generator)
         prepared = _prepare(fusion_input, fusion_input.y_u, model.stride, generator, torch_device)
         t1 = time.perf_counter()
@@ -306,15 +309,20 @@ class DdfmPalmMethod(FusionMethod):
         from ..palm import make_problem
 
         t0 = time.perf_counter()
+        reporter.check_cancel()
         torch_device, model, identity = _load_model(self.name, params, device)
         from ..denoise import despeckle_stage
 
-        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler)
+        reporter.check_cancel()
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler,
+                                     cancel=reporter.check_cancel)
         xu0, notes = despeckled.image, [despeckled.note]
         weights = [identity] + ([despeckled.weights] if despeckled.weights else [])
         from ..palm import link_on_image_scale
 
+        reporter.check_cancel()
         c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
+        reporter.check_cancel()
         problem = make_problem(
             fusion_input.y_m, xu0, c, params.palm_params(fusion_input.d), device=torch_device,
             dtype=torch.float64 if torch_device.type == "cpu" else torch.float32,

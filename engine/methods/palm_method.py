@@ -81,7 +81,7 @@ class PalmMethod(FusionMethod):
         reporter.step(0, params.iterations, "Despeckling the ultrasound")
         weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path,
-                                     params.despeckler)
+                                     params.despeckler, cancel=reporter.check_cancel)
         xu0 = despeckled.image
         notes.append(despeckled.note)
         weights = (despeckled.weights,) if despeckled.weights is not None else ()

@@ -1,0 +1,93 @@
+"""Cancel latency per method: how long a running fusion takes to stop after Cancel.
+
+Each method runs on the demo phantom pair (600x600 US, d = 6) on a worker thread, as in the
+viewer; after ``delay`` seconds the cancel flag is set, and the latency is the time from setting
+it to the run raising FusionCancelled. Delays cover the set-up phase (network load,
+despeckling, link fit) and the iterations. Prints one row per (method, delay) with the phase the
+run was in (its last progress message) and the latency, then the worst latency per method.
+
+    python bench/soak.py [--methods palm ddfm-em ddfm-palm] [--delays 0.3 1.5 4] [--size 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.errors import FusionCancelled  # noqa: E402
+from engine.methods import method_names, run  # noqa: E402
+from engine.phantom import make_phantom_pair  # noqa: E402
+from engine.progress import CancelToken, ProgressEvent  # noqa: E402
+
+
+@dataclass(frozen=True)
+class CancelTrial:
+    """One cancelled run: when Cancel came, what the run was doing, how long it took to stop."""
+
+    method: str
+    delay_s: float
+    phase: str
+    latency_s: float | None  # None: the run finished before the cancel
+
+
+def cancel_trial(method: str, fusion_input, delay_s: float, device: str | None) -> CancelTrial:
+    token = CancelToken()
+    phase = ["starting"]
+    ended: list[float] = []
+    outcome: list[BaseException | None] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        phase[0] = event.message or f"step {event.step}/{event.total}"
+
+    def work() -> None:
+        try:
+            run(method, fusion_input, progress=on_progress, cancel=token, device=device)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+        ended.append(time.perf_counter())
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(delay_s)
+    cancelled_at = time.perf_counter()
+    token.cancel()
+    worker.join()
+    if outcome[0] is None:
+        return CancelTrial(method, delay_s, "finished", None)
+    if not isinstance(outcome[0], FusionCancelled):
+        raise outcome[0]
+    return CancelTrial(method, delay_s, phase[0], ended[0] - cancelled_at)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=method_names(), choices=method_names())
+    parser.add_argument("--delays", nargs="+", type=float, default=[0.3, 1.5, 4.0])
+    parser.add_argument("--size", type=int, default=600)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    fusion_input = make_phantom_pair(seed=0, size=args.size).fusion_input()
+    print(f"cancel latency, demo phantom {args.size}x{args.size}, d = {fusion_input.d}")
+    print(f"{'method':10s} {'cancel at':>9s}  {'latency':>8s}  phase")
+    worst: dict[str, float] = {}
+    for method in args.methods:
+        for delay in args.delays:
+            trial = cancel_trial(method, fusion_input, delay, args.device)
+            latency = "finished" if trial.latency_s is None else f"{trial.latency_s:7.3f}s"
+            print(f"{method:10s} {delay:8.1f}s  {latency:>8s}  {trial.phase}", flush=True)
+            if trial.latency_s is not None:
+                worst[method] = max(worst.get(method, 0.0), trial.latency_s)
+    print("worst latency: " + ", ".join(f"{m} {s:.3f} s" for m, s in worst.items()))
+
+
+if __name__ == "__main__":
+    main()
