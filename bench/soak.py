@@ -3,8 +3,10 @@
 Each method runs on the demo phantom pair (600x600 US, d = 6) on a worker thread, as in the
 viewer; after ``delay`` seconds the cancel flag is set, and the latency is the time from setting
 it to the run raising FusionCancelled. Delays cover the set-up phase (network load,
-despeckling, link fit) and the iterations. Prints one row per (method, delay) with the phase the
-run was in (its last progress message) and the latency, then the worst latency per method.
+despeckling, link fit) and the iterations. One cancelled run per method comes first and is not
+counted (it pays the imports of torch and the methods, which no cancel can interrupt). Prints one
+row per (method, delay) with the phase the run was in (its last progress message), the latency
+and the 1-minute load average of the machine, then the worst latency per method.
 
     python bench/soak.py [--methods palm ddfm-em ddfm-palm] [--delays 0.3 1.5 4] [--size 600]
 """
@@ -12,6 +14,7 @@ run was in (its last progress message) and the latency, then the worst latency p
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -77,13 +80,16 @@ def main() -> None:
 
     fusion_input = make_phantom_pair(seed=0, size=args.size).fusion_input()
     print(f"cancel latency, demo phantom {args.size}x{args.size}, d = {fusion_input.d}")
-    print(f"{'method':10s} {'cancel at':>9s}  {'latency':>8s}  phase")
+    print(f"{'method':10s} {'cancel at':>9s}  {'latency':>8s}  {'load':>5s}  phase")
     worst: dict[str, float] = {}
     for method in args.methods:
+        cancel_trial(method, fusion_input, 0.5, args.device)  # warm-up, not counted
         for delay in args.delays:
             trial = cancel_trial(method, fusion_input, delay, args.device)
             latency = "finished" if trial.latency_s is None else f"{trial.latency_s:7.3f}s"
-            print(f"{method:10s} {delay:8.1f}s  {latency:>8s}  {trial.phase}", flush=True)
+            load = os.getloadavg()[0]
+            print(f"{method:10s} {delay:8.1f}s  {latency:>8s}  {load:5.1f}  {trial.phase}",
+                  flush=True)
             if trial.latency_s is not None:
                 worst[method] = max(worst.get(method, 0.0), trial.latency_s)
     print("worst latency: " + ", ".join(f"{m} {s:.3f} s" for m, s in worst.items()))
