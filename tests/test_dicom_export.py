@@ -23,14 +23,8 @@ from engine.dicom import (
     read_dicom,
     write_source_dicom,
 )
-from engine.dicom.export import (
-    LT_MAX,
-    ST_MAX,
-    STORED_MAX,
-    TRUNCATION_MARK,
-    provenance_record,
-    quantise,
-)
+from engine.dicom.export import LT_MAX, ST_MAX, TRUNCATION_MARK, provenance_record
+from engine.dicom.quantise import STORED_MAX, quantise
 from engine.errors import GeometryError, InvalidImageError
 from engine.fusion import FusionResult, WeightsIdentity
 from engine.io import load_scan

@@ -6,13 +6,8 @@ none), every PACS and viewer displays this SOP class, and its Modality LUT modul
 stored values carry the float intensities. The multi-frame grayscale word SC class would add
 nothing for one frame and is less widely supported.
 
-Pixel encoding (``x`` the fused float image, ``lo``/``hi`` its minimum and maximum)::
-
-    stored = round((x - lo) / (hi - lo) * 65535)      uint16, MONOCHROME2
-    x'     = RescaleSlope * stored + RescaleIntercept  slope = (hi - lo) / 65535, intercept = lo
-
-so a reader that applies the modality LUT gets ``|x' - x| <= slope / 2`` (plus the 16-character
-decimal string rounding of slope and intercept, below 1e-9 relative).
+Pixels: 16-bit stored values with the rescale that restores the float intensities within half
+a step (:mod:`engine.dicom.quantise`).
 
 What the file says about where it came from:
 
@@ -55,18 +50,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EndoFuseError, InvalidImageError
+from ..errors import EndoFuseError
 from ..fusion import FusionResult
 from ..scan import Scan
 from .burned_in import Box, blank_outside, burned_in_annotation, us_region_boxes
 from .deidentify import Pseudonyms, anonymous_source_label, method_code_sequence, method_codes
 from .identity import Identity, anonymised_identity, shift_date, source_identity
+from .quantise import Quantised, ds_text, quantise
 
 #: maximal lengths of the value representations used for provenance (PS3.5 table 6.2-1)
 ST_MAX = 1024
 LT_MAX = 10240
-#: highest stored value of the 16-bit encoding
-STORED_MAX = 65535
 #: purpose of reference of both sources (CID 7202)
 SOURCE_PURPOSE = ("121322", "DCM", "Source image for image processing operation")
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
@@ -99,62 +93,6 @@ class DicomExportOptions:
     manufacturer: str = "EndoFuse"
     #: (centre, width) in the fused image's units; None uses the full range [lo, hi]
     window: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
-class _Quantised:
-    stored: np.ndarray
-    slope: float
-    intercept: float
-    lo: float
-    hi: float
-
-
-def quantise(image: np.ndarray) -> _Quantised:
-    """16-bit stored values and the rescale that maps them back (module docstring).
-
-    Slope and intercept are first rounded to what a decimal string (VR DS) holds, with the
-    intercept at or below ``lo`` and ``slope * 65535 + intercept`` at or above ``hi``; the stored
-    values are then computed from these rounded numbers, so the half-step bound holds for what
-    a reader actually gets back.
-    """
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2 or image.size == 0:
-        raise InvalidImageError(
-            f"The fused image has shape {image.shape}; a 2-D image is needed for DICOM export."
-        )
-    if not np.all(np.isfinite(image)):
-        raise InvalidImageError(
-            "The fused image contains values that are not numbers (NaN or infinite); "
-            "run the fusion again before exporting."
-        )
-    lo, hi = float(image.min()), float(image.max())
-    intercept = _ds_value(lo)
-    nudge = 1e-9 * max(abs(lo), np.finfo(float).tiny)
-    while intercept > lo:
-        intercept, nudge = _ds_value(lo - nudge), 2 * nudge
-    if hi > lo:
-        slope = _ds_value((hi - intercept) / STORED_MAX)
-        while slope * STORED_MAX + intercept < hi:
-            slope = _ds_value(slope * (1 + 1e-9))
-        stored = np.clip(np.round((image - intercept) / slope), 0, STORED_MAX)
-    else:
-        slope = 1.0
-        stored = np.round(image - intercept)
-    return _Quantised(stored.astype(np.uint16), slope, intercept, lo, hi)
-
-
-def _ds_value(value: float) -> float:
-    """The float that a 16-character decimal string (VR DS) can hold closest to ``value``."""
-    from pydicom.valuerep import format_number_as_ds
-
-    return float(format_number_as_ds(float(value)))
-
-
-def _ds_text(value: float) -> str:
-    from pydicom.valuerep import format_number_as_ds
-
-    return format_number_as_ds(float(value))
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -239,7 +177,7 @@ def _output_spacing(us: Scan, shape: tuple[int, int]) -> tuple[float, float] | N
     return rs * uh / shape[0], cs * uw / shape[1]
 
 
-def _sc_image(q: _Quantised, identity: Identity, options: DicomExportOptions, us: Scan):
+def _sc_image(q: Quantised, identity: Identity, options: DicomExportOptions, us: Scan):
     """highdicom's Secondary Capture with the pixels and the Patient/Study modules."""
     import highdicom as hd
     from pydicom.uid import generate_uid
@@ -334,12 +272,12 @@ def build_derived_dataset(
     burned_in = "NO" if blanked else burned_in_annotation(mri, us)
     image.BurnedInAnnotation = burned_in
     image.SoftwareVersions = record["software"]
-    image.RescaleIntercept = _ds_text(q.intercept)
-    image.RescaleSlope = _ds_text(q.slope)
+    image.RescaleIntercept = ds_text(q.intercept)
+    image.RescaleSlope = ds_text(q.slope)
     image.RescaleType = "US"
     centre, width = options.window or ((q.lo + q.hi) / 2, max(q.hi - q.lo, q.slope))
-    image.WindowCenter = _ds_text(centre)
-    image.WindowWidth = _ds_text(max(width, 1e-12))
+    image.WindowCenter = ds_text(centre)
+    image.WindowWidth = ds_text(max(width, 1e-12))
     image.VOILUTFunction = "LINEAR_EXACT"
     image.WindowCenterWidthExplanation = (
         "full range of the fused image" if options.window is None else "chosen by the user"
