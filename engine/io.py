@@ -176,12 +176,12 @@ def load_scan(
 
     ``variable`` picks a .mat variable (required when the file holds several 2-D images; the
     choice is kept in ``scan.info.notes["variable"]``); ``frame`` a frame of a multi-frame DICOM.
-    A folder is read as a DICOM series; anything that is not a regular, non-empty file is
-    refused before it is opened.
+    A folder is read as a DICOM series (unless its name ends like an image file); anything else
+    that is not a regular, non-empty file is refused before it is opened.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if path.is_dir() and suffix in DICOM_SUFFIXES:
+    if path.is_dir() and suffix not in IMAGE_SUFFIXES | TIFF_SUFFIXES | {".mat", ".npy"}:
         from .dicom import read_dicom
 
         return read_dicom(path, frame=frame)

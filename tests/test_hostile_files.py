@@ -123,6 +123,9 @@ def test_fifo_device_and_folder_are_refused_without_reading(tmp_path):
     folder = tmp_path / "folder.png"
     folder.mkdir()
     refused(folder, "is a folder")
+    series = tmp_path / "T2_axial.001"  # a dotted folder name is still a series folder
+    series.mkdir()
+    refused(series, "contains no DICOM image")
 
 
 def test_cli_refuses_a_fifo_in_one_line(tmp_path, capsys):

@@ -102,7 +102,7 @@ def anonymised_identity(
     pseudonym = pseudonyms.pseudonym(identity.patient_id, identity.patient_name)
     study_uid = identity.study_instance_uid
     return Identity(
-        patient_name=pseudonym,
+        patient_name=f"{pseudonym}^",  # family name only (the non-retired PN form)
         patient_id=pseudonym,
         patient_birth_date=None,
         patient_sex=None,
