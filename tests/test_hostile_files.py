@@ -188,3 +188,24 @@ def test_unwritable_folder_is_one_sentence(tmp_path):
     with pytest.raises(OutputWriteError) as info:
         save_image(blocker / "sub" / "f.png", np.eye(8))
     one_sentence(info.value)
+
+
+def test_large_dicom_declaring_a_huge_image_is_not_read_into_memory(tmp_path):
+    import pydicom
+
+    from engine.dicom import write_source_dicom
+
+    path = write_source_dicom(np.eye(8) + 1, tmp_path / "big.dcm", "MR", (1.0, 1.0))
+    ds = pydicom.dcmread(path)
+    ds.Rows = ds.Columns = 60000
+    ds.PixelData = bytes(40 * 2**20)
+    ds.save_as(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScanReadError, match="60000x60000") as info:
+            load_scan(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    one_sentence(info.value)
+    assert peak < 10 * 2**20, f"{peak / 2**20:.0f} MiB read to refuse a 40 MiB file"
