@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.io
 from hostile import HUGE, npy_declaring, png_declaring, tiff_declaring
+from PIL import Image
 
 from engine.cli import main
 from engine.errors import ScanReadError
@@ -138,16 +139,18 @@ def test_cli_refuses_a_fifo_in_one_line(tmp_path, capsys):
 
 
 def test_cli_key_choice(tmp_path, capsys):
-    mri, us = np.add.outer(np.arange(10.0), np.arange(12.0)) + 1, None
+    mri = np.add.outer(np.arange(10.0), np.arange(12.0)) + 1
     us = np.kron(mri, np.ones((6, 6))) + 0.01 * np.random.default_rng(1).random((60, 72))
     scipy.io.savemat(tmp_path / "pair.mat", {"mri": mri, "us": us})
-    out = tmp_path / "f.npy"
+    out = tmp_path / "f.png"
     base = ["fuse", "--mri", str(tmp_path / "pair.mat"), "--us", str(tmp_path / "pair.mat"),
             "--out", str(out), "--quiet", "--param", "iterations=1"]
     assert main(base) == 2
     assert "several 2-D images (mri, us)" in capsys.readouterr().err
     assert main(base + ["--mri-key", "mri", "--us-key", "us"]) == 0
-    assert np.load(out).shape == us.shape
+    with Image.open(out) as png:
+        assert png.size == (72, 60)
+        assert (png.text["mri-variable"], png.text["us-variable"]) == ("mri", "us")
 
 
 # ------------------------------------------------------------------------------ outputs
