@@ -411,10 +411,17 @@ class MainWindow(QMainWindow):
             (self.open_mri if role == "mri" else self.open_us)(path)
 
     def _load(self, path: str | Path) -> Scan | None:
-        from engine.io import load_scan
+        from engine.io import AmbiguousVariableError, load_scan
 
         try:
-            return load_scan(path)
+            try:
+                return load_scan(path)
+            except AmbiguousVariableError as exc:  # a .mat with several images: ask which
+                name, ok = QInputDialog.getItem(
+                    self, "Choose the image", f"{Path(path).name} holds several images:",
+                    exc.names, 0, False,
+                )
+                return load_scan(path, variable=name) if ok else None
         except EndoFuseError as exc:
             self.show_error(str(exc))
             return None

@@ -359,3 +359,23 @@ def test_diffusion_fusion_shows_live_previews(qtbot, window, phantom_files, shar
     record = window.results_panel.current()
     assert record.method == "ddfm-em" and record.result.fused.shape == (120, 120)
     assert window.fused_pane.overlay.title.startswith("Fused: #1 ddfm-em")
+
+
+def test_mat_with_several_images_asks_which_one(window, tmp_path, monkeypatch):
+    import scipy.io
+    from PySide6.QtWidgets import QInputDialog
+
+    pair = make_phantom_pair(seed=0, size=120, d=6)
+    path = tmp_path / "pair.mat"
+    scipy.io.savemat(path, {"mri": pair.mri.pixels, "us": pair.us.pixels})
+    offered = []
+
+    def choose(parent, title, label, items, *args):
+        offered.append(list(items))
+        return "us", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", choose)
+    assert window.open_us(path)
+    assert offered == [["mri", "us"]] and window.us.info.notes["variable"] == "us"
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *args: ("", False))
+    assert not window.open_mri(path)  # the user closed the list: nothing loaded, no error
