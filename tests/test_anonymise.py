@@ -284,3 +284,36 @@ def test_export_never_overwrites_a_source(pair, tmp_path):
     with pytest.raises(DicomExportError, match="one of the input scans"):
         export_derived_dicom(pair.result, pair.mri, pair.us, pair.us.path)
     assert pair.us.path.read_bytes() == before
+
+
+# -------------------------------------------------------------------- command-line flags
+
+
+def test_export_flags_give_the_options_and_check_before_work(pair, tmp_path):
+    import argparse
+
+    from engine.dicom.export import check_export_options
+    from engine.dicom.export_arguments import add_export_arguments, export_options
+    from engine.errors import ParameterError
+
+    parser = argparse.ArgumentParser()
+    add_export_arguments(parser)
+    mapping = tmp_path / "p.json"
+    options = export_options(parser.parse_args(
+        ["--anonymise", "--pseudonym-file", str(mapping), "--date-shift-days", "-7",
+         "--blank-outside-region"]))
+    assert options == DicomExportOptions(anonymise=True, pseudonym_file=mapping,
+                                         date_shift_days=-7, blank_outside_region=True)
+    assert export_options(parser.parse_args([])) == DicomExportOptions()
+    with pytest.raises(ParameterError, match="need --anonymise"):
+        export_options(parser.parse_args(["--date-shift-days", "3"]))
+    mapping.write_text("[]")
+    with pytest.raises(PseudonymFileError):
+        export_options(parser.parse_args(["--anonymise", "--pseudonym-file", str(mapping)]))
+    check_export_options(options, pair.us)  # the synthetic US has a region
+    png = tmp_path / "us.png"
+    from PIL import Image
+
+    Image.fromarray(np.round(pair.us.pixels * 100).astype(np.uint8)).save(png)
+    with pytest.raises(DicomExportError, match="region is not known"):
+        check_export_options(options, load_scan(png))

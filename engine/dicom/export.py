@@ -210,19 +210,24 @@ def _sc_image(q: Quantised, identity: Identity, options: DicomExportOptions, us:
     )
 
 
+def check_export_options(options: DicomExportOptions, us: Scan) -> None:
+    """Refuse, before any work, what the export could not do: blanking without a known region."""
+    if options.blank_outside_region and not options.region and not us_region_boxes(us, us.shape):
+        raise DicomExportError(
+            "The ultrasound image region is not known (the US file has no ultrasound regions); "
+            "draw a region of interest before exporting with everything outside it blanked."
+        )
+
+
 def _fused_pixels(
     result: FusionResult, us: Scan, options: DicomExportOptions
 ) -> tuple[np.ndarray, bool]:
     """The fused image, blanked outside the US image region when asked; whether it was."""
     if not options.blank_outside_region:
         return result.fused, False
+    check_export_options(options, us)
     fused = np.asarray(result.fused)
     boxes = [options.region] if options.region else us_region_boxes(us, fused.shape[:2])
-    if fused.ndim != 2 or not boxes:
-        raise DicomExportError(
-            "The ultrasound image region is not known (the US file has no ultrasound regions); "
-            "draw a region of interest before exporting with everything outside it blanked."
-        )
     return blank_outside(fused, boxes), True
 
 
