@@ -317,3 +317,8 @@ def test_export_flags_give_the_options_and_check_before_work(pair, tmp_path):
     Image.fromarray(np.round(pair.us.pixels * 100).astype(np.uint8)).save(png)
     with pytest.raises(DicomExportError, match="region is not known"):
         check_export_options(options, load_scan(png))
+
+
+def test_date_shift_out_of_the_calendar_removes_the_date():
+    assert shift_date("20240517", -3) == "20240514"
+    assert shift_date("20240517", 10**7) is None

@@ -41,6 +41,7 @@ def _identity_source(mri: Scan, us: Scan) -> Scan | None:
 
 
 def source_identity(mri: Scan, us: Scan) -> Identity:
+    """The US source's identity when it is DICOM, else the MRI's, else a fresh empty study."""
     from pydicom.uid import generate_uid
 
     source = _identity_source(mri, us)
@@ -88,9 +89,9 @@ def shift_date(value: str | None, days: int | None) -> str | None:
         return None
     try:
         date = dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
-    except ValueError:
+        return (date + dt.timedelta(days=days)).strftime("%Y%m%d")
+    except (ValueError, OverflowError):  # unparsable, or shifted outside years 1 to 9999
         return None
-    return (date + dt.timedelta(days=days)).strftime("%Y%m%d")
 
 
 def anonymised_identity(
