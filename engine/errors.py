@@ -35,3 +35,7 @@ class NumericalError(EndoFuseError):
 
 class FusionCancelled(EndoFuseError):
     """The user cancelled a running fusion."""
+
+
+class OutputPathError(EndoFuseError):
+    """An output file cannot be written where asked (missing folder, no permission, bad suffix)."""
