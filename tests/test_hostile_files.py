@@ -4,6 +4,7 @@ written atomically."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import threading
 import tracemalloc
@@ -150,7 +151,8 @@ def test_cli_key_choice(tmp_path, capsys):
     assert main(base + ["--mri-key", "mri", "--us-key", "us"]) == 0
     with Image.open(out) as png:
         assert png.size == (72, 60)
-        assert (png.text["mri-variable"], png.text["us-variable"]) == ("mri", "us")
+        sources = json.loads(png.text["sources"])
+    assert (sources["mri"]["variable"], sources["us"]["variable"]) == ("mri", "us")
 
 
 # ------------------------------------------------------------------------------ outputs
