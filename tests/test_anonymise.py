@@ -322,3 +322,43 @@ def test_export_flags_give_the_options_and_check_before_work(pair, tmp_path):
 def test_date_shift_out_of_the_calendar_removes_the_date():
     assert shift_date("20240517", -3) == "20240514"
     assert shift_date("20240517", 10**7) is None
+
+
+def test_cli_anonymised_dicom_with_pseudonym_file_and_blanking(pair, tmp_path, capsys):
+    from engine.cli import main
+
+    mapping, out = tmp_path / "pseudonyms.json", tmp_path / "fused.dcm"
+    args = ["fuse", "--mri", str(pair.mri.path), "--us", str(pair.us.path), "--out", str(out),
+            "--quiet", "--iterations", "1", "--anonymise", "--pseudonym-file", str(mapping),
+            "--date-shift-days", "-30", "--blank-outside-region"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert leaks(out, SECRETS + pair.uids) == []
+    ds = pydicom.dcmread(out)
+    entry = json.loads(mapping.read_text())["patients"][0]
+    assert entry["patient_id"] == PATIENT.patient_id and ds.PatientID == entry["pseudonym"]
+    assert ds.StudyDate == shift_date(PATIENT.study_date, -30)
+    assert [c.CodeValue for c in ds.DeidentificationMethodCodeSequence] == [
+        "113100", "113101", "113107"]
+    assert ds.BurnedInAnnotation == "NO" and ds.PatientIdentityRemoved == "YES"
+
+
+def test_cli_refuses_blanking_without_a_region_before_fusing(pair, tmp_path, capsys,
+                                                             monkeypatch):
+    from PIL import Image
+
+    import engine.pipeline
+    from engine.cli import main
+
+    def no_fusion(*args, **kwargs):
+        raise AssertionError("the fusion ran before the export options were checked")
+
+    monkeypatch.setattr(engine.pipeline, "fuse", no_fusion)
+
+    png = tmp_path / "us.png"
+    Image.fromarray(np.round(pair.us.pixels * 100).astype(np.uint8)).save(png)
+    out = tmp_path / "fused.dcm"
+    code = main(["fuse", "--mri", str(pair.mri.path), "--us", str(png), "--out", str(out),
+                 "--quiet", "--anonymise", "--blank-outside-region"])
+    err = capsys.readouterr().err
+    assert code == 2 and "region is not known" in err and err.count("\n") == 1
+    assert not out.exists()

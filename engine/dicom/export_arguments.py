@@ -16,11 +16,12 @@ from .export import DicomExportOptions
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--anonymise``, ``--pseudonym-file``, ``--date-shift-days``, ``--blank-outside-region``,
-    ``--keep-source-references`` (used when the output is a ``.dcm`` file)."""
-    group = parser.add_argument_group("DICOM export (output ending in .dcm)")
+    """``--anonymise`` (every format), and for a ``.dcm`` output ``--pseudonym-file``,
+    ``--date-shift-days``, ``--blank-outside-region``, ``--keep-source-references``."""
+    group = parser.add_argument_group("anonymisation and DICOM export")
     group.add_argument("--anonymise", action="store_true",
-                       help="PS3.15 basic profile: pseudonym, keyed UIDs, no names or times")
+                       help="leave the patient out: DICOM by the PS3.15 basic profile (pseudonym, "
+                       "keyed UIDs, no names or times), other formats without source names")
     group.add_argument("--pseudonym-file", type=Path, default=None, metavar="FILE",
                        help="your local file of pseudonyms and UID key (created when missing); "
                        "without it every export gets a fresh pseudonym")
