@@ -8,9 +8,10 @@ decoding, and write outputs atomically.
   :data:`MAX_SAMPLES` = 4 * MAX_SIDE^2, before a single pixel is decoded.
 * **Outputs**: :func:`write_atomically` writes a temporary file beside the target and renames it
   into place (``os.replace``, atomic on one file system), so a reader never sees a half-written
-  file and a full disk leaves the previous file (or nothing) instead of a partial one. An output
-  path that is one of the input files is refused. Every failure is one sentence
-  (:class:`OutputWriteError`).
+  file and a full disk leaves the previous file (or nothing) instead of a partial one. The
+  temporary file keeps the target's suffix (writers that choose the format by suffix still work)
+  and gets the permissions ``open()`` would give. An output path that is one of the input files
+  is refused. Every failure is one sentence (:class:`~engine.errors.OutputPathError`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,11 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import EndoFuseError, ScanReadError
+from .errors import OutputPathError, ScanReadError
 from .scan import MAX_SIDE
 
 #: most samples (pixels times channels) a declared image may hold: a 8192 x 8192 RGBA image
 MAX_SAMPLES = 4 * MAX_SIDE * MAX_SIDE
-
-
-class OutputWriteError(EndoFuseError):
-    """An output file could not be written (no space, no permission, refused target)."""
 
 
 def require_regular_file(path: Path) -> int:
@@ -84,12 +81,12 @@ def write_atomically(
     path = Path(path)
     for source in inputs:
         if source is not None and same_file(path, Path(source)):
-            raise OutputWriteError(
+            raise OutputPathError(
                 f"{path.name} is one of the input scans; choose another name for the output."
             )
     if path.is_dir():
-        raise OutputWriteError(f"{path.name} is a folder; choose a file name for the output.")
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        raise OutputPathError(f"{path.name} is a folder; choose a file name for the output.")
+    temporary = path.parent / f".{path.stem}.{secrets.token_hex(4)}{path.suffix}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -97,7 +94,7 @@ def write_atomically(
         os.replace(temporary, path)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise OutputWriteError(
+        raise OutputPathError(
             f"Cannot write {path.name} ({reason}); check the free space and that the folder "
             "is writable, or choose another folder."
         ) from exc

@@ -17,8 +17,8 @@ from hostile import HUGE, npy_declaring, png_declaring, tiff_declaring
 from PIL import Image
 
 from engine.cli import main
-from engine.errors import ScanReadError
-from engine.file_safety import OutputWriteError, write_atomically
+from engine.errors import OutputPathError, ScanReadError
+from engine.file_safety import write_atomically
 from engine.io import AmbiguousVariableError, load_scan, save_image
 
 #: allocation allowed while refusing a file that declares gigabytes
@@ -165,12 +165,12 @@ def test_atomic_write_leaves_nothing_on_a_full_disk(tmp_path):
         temporary.write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    with pytest.raises(OutputWriteError, match="No space left on device") as info:
+    with pytest.raises(OutputPathError, match="No space left on device") as info:
         write_atomically(target, fill_then_fail)
     one_sentence(info.value)
     assert list(tmp_path.iterdir()) == []
     target.write_bytes(b"previous")
-    with pytest.raises(OutputWriteError):
+    with pytest.raises(OutputPathError):
         write_atomically(target, fill_then_fail)
     assert target.read_bytes() == b"previous" and list(tmp_path.iterdir()) == [target]
 
@@ -178,19 +178,19 @@ def test_atomic_write_leaves_nothing_on_a_full_disk(tmp_path):
 def test_save_image_refuses_to_overwrite_an_input(tmp_path):
     source = tmp_path / "us.npy"
     np.save(source, np.ones((8, 8)))
-    with pytest.raises(OutputWriteError, match="one of the input scans"):
+    with pytest.raises(OutputPathError, match="one of the input scans"):
         save_image(source, np.zeros((8, 8)), inputs=(source,))
     assert np.load(source).max() == 1
     link = tmp_path / "link.npy"
     link.symlink_to(source)
-    with pytest.raises(OutputWriteError, match="one of the input scans"):
+    with pytest.raises(OutputPathError, match="one of the input scans"):
         save_image(link, np.zeros((8, 8)), inputs=(source,))
 
 
 def test_unwritable_folder_is_one_sentence(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputWriteError) as info:
+    with pytest.raises(OutputPathError) as info:
         save_image(blocker / "sub" / "f.png", np.eye(8))
     one_sentence(info.value)
 

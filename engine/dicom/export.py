@@ -357,7 +357,8 @@ def export_derived_dicom(
     The file is written atomically and never over one of the source files; an anonymised export
     with a pseudonym file records a new patient's pseudonym in it before the image is written.
     """
-    from ..file_safety import OutputWriteError, write_atomically
+    from ..errors import OutputPathError
+    from ..file_safety import write_atomically
 
     options = options or DicomExportOptions()
     pseudonyms = None
@@ -372,5 +373,5 @@ def export_derived_dicom(
             out_path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True),
             inputs=(mri.path, us.path),
         )
-    except OutputWriteError as exc:
+    except OutputPathError as exc:
         raise DicomExportError(str(exc)) from exc
