@@ -27,10 +27,24 @@ class ExportMixin:
             self.show_error("There is no fused image yet; press Fuse first.")
         return record
 
+    def _dicom_options(self):
+        """The viewer's DICOM export choices: anonymise, blank outside the US region, and the
+        pseudonym file kept beside the viewer's settings (one pseudonym per patient)."""
+        from engine.dicom import DicomExportOptions
+
+        anonymise = self.act_anonymise.isChecked()
+        default = Path(self.settings.fileName()).with_name("pseudonyms.json")
+        pseudonyms = Path(str(self.settings.value("export/pseudonym_file", default)))
+        return DicomExportOptions(
+            anonymise=anonymise, pseudonym_file=pseudonyms if anonymise else None,
+            blank_outside_region=anonymise and self.act_blank_outside.isChecked(),
+        )
+
     def _write_record(self, record: FusionRecord, path: str | Path) -> Path | None:
         try:
             return export.export_fused(
-                record, path, self.results_panel.image, anonymise=self.act_anonymise.isChecked()
+                record, path, self.results_panel.image, anonymise=self.act_anonymise.isChecked(),
+                dicom_options=self._dicom_options(),
             )
         except (EndoFuseError, OSError) as exc:
             self.show_error(str(exc))
