@@ -82,7 +82,7 @@ def _orthanc_binary() -> str:
 class OrthancServer:
     """A private Orthanc: own configuration, storage and ports, REST on loopback only."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_config: dict | None = None) -> None:
         self.root = root
         self.http_port = _free_port()
         self.dicom_port = _free_port()
@@ -104,6 +104,7 @@ class OrthancServer:
             "ConcurrentJobs": 1,
             "HttpThreadsCount": 4,
             "StableAge": 1,
+            **(extra_config or {}),
         }
         self.config_path = root / "orthanc.json"
         self.config_path.write_text(json.dumps(config, indent=2))

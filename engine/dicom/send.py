@@ -117,8 +117,14 @@ def _check_reachable(address: PacsAddress, timeout_s: float) -> None:
         ) from exc
 
 
-def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: float):
-    """An established association, or :class:`PacsError` saying why there is none."""
+def _association(
+    address: PacsAddress, contexts, calling_aet: str, timeout_s: float, ext_neg=None,
+    evt_handlers=None,
+):
+    """An established association, or :class:`PacsError` saying why there is none.
+
+    ``ext_neg`` and ``evt_handlers`` go to pynetdicom's ``AE.associate`` (SCP roles and the
+    C-STORE handler of a C-GET)."""
     from pynetdicom import AE
 
     _check_ae_title(calling_aet)
@@ -132,7 +138,10 @@ def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: fl
         ae.add_requested_context(abstract, syntaxes)
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     started = time.monotonic()
-    assoc = ae.associate(address.host, address.port, ae_title=address.ae_title)
+    assoc = ae.associate(
+        address.host, address.port, ae_title=address.ae_title, ext_neg=ext_neg,
+        evt_handlers=evt_handlers,
+    )
     waited = time.monotonic() - started
     if assoc.is_established:
         return assoc
