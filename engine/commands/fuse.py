@@ -41,10 +41,6 @@ def add_arguments(parser) -> None:
         "--image", default="mri", choices=("mri", "us"),
         help="mri: the MRI-contrast estimate (default); us: the US-appearance image",
     )
-    parser.add_argument(
-        "--anonymise", action="store_true",
-        help="DICOM output: replace the patient identity (and leave out the source references)",
-    )
     parser.add_argument("--d", type=int, default=None, help="scale factor (default: from sizes)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
@@ -53,6 +49,13 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mri-key", default=None, metavar="NAME",
+                        help="variable of a .mat MRI file holding several images")
+    parser.add_argument("--us-key", default=None, metavar="NAME",
+                        help="variable of a .mat US file holding several images")
+    from ..dicom.export_arguments import add_export_arguments
+
+    add_export_arguments(parser)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -100,20 +103,26 @@ def method_params(method: str, overrides: dict[str, str], flags: dict[str, str] 
 
 def run(args) -> int:
     from .. import pipeline
+    from ..dicom.export import check_export_options
+    from ..dicom.export_arguments import export_options
+    from ..pipeline.export import DICOM_SUFFIXES
 
     pipeline.check_output_path(args.out, overwrite=args.overwrite, inputs=(args.mri, args.us))
+    options = export_options(args)
     params = method_params(
         args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", []))
     )
-    fusion_input = pipeline.pair(pipeline.load(args.mri), pipeline.load(args.us), d=args.d)
+    mri = pipeline.load(args.mri, variable=args.mri_key)
+    us = pipeline.load(args.us, variable=args.us_key)
+    if Path(args.out).suffix.lower() in DICOM_SUFFIXES:
+        check_export_options(options, us)
+    fusion_input = pipeline.pair(mri, us, d=args.d)
     progress = None if args.quiet else TextProgressBar(args.method)
     record = pipeline.fuse(
         fusion_input, args.method, params, image=args.image, progress=progress,
         device=args.device, with_metrics=False,
     )
-    out = pipeline.export(
-        record, Path(args.out), overwrite=args.overwrite, anonymise=args.anonymise
-    )
+    out = pipeline.export(record, Path(args.out), overwrite=args.overwrite, dicom_options=options)
     for note in record.result.notes:
         print(note, file=sys.stderr)
     seconds = record.result.elapsed_s

@@ -184,6 +184,7 @@ def _sample(method_name, model, prepared, params, corrector, reporter, device, p
         model, prepared.mri, prepared.us, prepared.x_start, respacing=respacing,
         lamb=getattr(params, "lamb", 0.5), rho=getattr(params, "rho", 0.001),
         progress=progress, corrector=corrector, autocast_dtype=autocast,
+        cancel=reporter.check_cancel,
     )
     sample = sample[0, :, :h, :w]
     if not bool(torch.isfinite(sample).all()):
@@ -224,7 +225,9 @@ class _DiffusionMethod(FusionMethod):
 
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
         t0 = time.perf_counter()
+        reporter.check_cancel()
         torch_device, model, identity = _load_model(self.name, params, device)
+        reporter.check_cancel()
         generator, seed = _generator(params, generator)
         start = _Start(t0, torch_device, model, identity, generator, seed)
         return self.fuse(fusion_input, params, reporter, start)
@@ -275,7 +278,8 @@ class DdfmPalmMethod(_DiffusionMethod):
         from ..joint_palm import initial_joint_state, joint_step, make_joint_problem
 
         reporter.check_cancel()
-        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler)
+        despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler,
+                                     cancel=reporter.check_cancel)
         xu0 = despeckled.image
         weights = [start.identity] + ([despeckled.weights] if despeckled.weights else [])
         reporter.check_cancel()
