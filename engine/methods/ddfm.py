@@ -285,9 +285,9 @@ class DdfmPalmMethod(_DiffusionMethod):
         reporter.check_cancel()
         problem = make_joint_problem(fusion_input.y_m, xu0, fusion_input.d, params,
                                      y_u_raw=fusion_input.y_u, device=start.torch_device)
-        state = initial_joint_state(problem)
+        state = initial_joint_state(problem, reporter.check_cancel)
         for i in range(params.iterations):
-            state = joint_step(state, problem)
+            state = joint_step(state, problem, check_cancel=reporter.check_cancel)
             reporter.step(i + 1, params.iterations, f"{self.name}: PALM warm start {i + 1}")
         corrector = PalmCorrector(problem, state, params.prior_weight, params.rho_floor)
         recorder = _Recording(corrector)
