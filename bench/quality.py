@@ -11,10 +11,13 @@ undone), PSNR / SSIM raw and PSNR after a least-squares affine match to the trut
 * the US domain: the US alone (the bundled despeckler, the classical filter, the TV MRI mapped
   through the link) and each method's ``fused`` against the US truth;
 
-then ``gain = method - best baseline`` (raw PSNR) per domain, and a summary over the pairs.
+then ``gain = method - best baseline`` (raw PSNR) per domain, and a summary over the pairs. The
+baselines' weights were chosen on the tuning pairs (``bench/tune_baselines.py``), like the
+methods' defaults; ``--oracle`` adds, as labelled upper bounds, the MRI-only restorations with
+the weight that is best on each reported pair, and the gain over them.
 
     python bench/quality.py [--pairs report|tune|NAME,...] [--methods palm,ddfm-palm,ddfm-em]
-                            [--steps N] [--vary NAME=V1,V2] [--markdown]
+                            [--steps N] [--vary NAME=V1,V2] [--oracle]
 
 ``--vary`` reruns the methods for each value of one parameter (the sweep that chose the
 defaults, on the tuning pairs). Times are end-to-end seconds of the same run.
@@ -36,11 +39,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from truth_pairs import TruthPair, reported_pairs, tuning_pairs  # noqa: E402
 
-from engine.baselines import link_mapped, mri_alone  # noqa: E402
+from engine.baselines import link_mapped, mri_alone, tikhonov_mri, tv_mri  # noqa: E402
 from engine.denoise import despeckle_stage  # noqa: E402
 from engine.methods import get_method, run  # noqa: E402
 from engine.metrics import reference_scores  # noqa: E402
 from engine.pipeline import record_of  # noqa: E402
+
+
+#: the weights tried for the oracle rows (bench/tune_baselines.py's grid around its choice)
+ORACLE_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
 
 
 def affine_matched(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -90,6 +97,18 @@ def baselines(pair: TruthPair) -> dict[str, dict[str, Score]]:
     return {"MRI": mri_rows, "US": us_rows}
 
 
+def oracle_rows(pair: TruthPair) -> dict[str, Score]:
+    """Upper bounds, not baselines: the MRI-only restorations with the weight of ORACLE_WEIGHTS
+    that is best on this very pair (chosen with its truth)."""
+    fi = pair.fusion_input
+    rows = {}
+    for name, restore in (("Tikhonov", tikhonov_mri), ("TV", tv_mri)):
+        scored = [score(restore(fi.y_m, fi.d, w) * pair.mri_scale, pair.mri_truth, 0.0)
+                  for w in ORACLE_WEIGHTS]
+        rows[f"MRI {name}, oracle weight (upper bound)"] = max(scored, key=lambda s: s.psnr)
+    return rows
+
+
 def method_rows(pair: TruthPair, methods: list[str], steps: int | None,
                 vary: tuple[str, list[str]] | None) -> dict[str, dict[str, Score]]:
     fi = pair.fusion_input
@@ -124,6 +143,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--vary", default=None, help="NAME=V1,V2,...")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--oracle", action="store_true",
+                        help="also the MRI-only restorations with the weight best on each pair "
+                        "(upper bounds, chosen with the truth; not baselines)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -145,15 +167,20 @@ def main() -> int:
           f"{'PSNR~':>6s} {'gain':>6s} {'s':>6s}", flush=True)
     for pair in pairs:
         base = baselines(pair)
+        oracle = oracle_rows(pair) if args.oracle else {}
         ours = method_rows(pair, methods, args.steps, vary)
         for domain in ("MRI", "US"):
             best = max(s.psnr for s in base[domain].values())
-            for label, s in base[domain].items():
+            bound = max([s.psnr for s in oracle.values()] + [best]) if domain == "MRI" else best
+            shown = dict(base[domain], **(oracle if domain == "MRI" else {}))
+            for label, s in shown.items():
                 print(f"{pair.name:16s} {domain:6s} {label:44s} {s.psnr:6.2f} {s.ssim:6.3f} "
                       f"{s.psnr_matched:6.2f} {'':>6s} {s.seconds:6.1f}")
             for label, s in ours[domain].items():
                 gain = s.psnr - best
                 gains.setdefault(label, {}).setdefault(domain, []).append(gain)
+                if domain == "MRI" and oracle:
+                    gains[label].setdefault("MRI vs oracle", []).append(s.psnr - bound)
                 print(f"{pair.name:16s} {domain:6s} {label:44s} {s.psnr:6.2f} {s.ssim:6.3f} "
                       f"{s.psnr_matched:6.2f} {gain:+6.2f} {s.seconds:6.1f}", flush=True)
     print("\nsummary: gain over the best single-modality baseline (dB), mean / min over pairs")
