@@ -45,7 +45,6 @@ from engine.methods import get_method, run  # noqa: E402
 from engine.metrics import reference_scores  # noqa: E402
 from engine.pipeline import record_of  # noqa: E402
 
-
 #: the weights tried for the oracle rows (bench/tune_baselines.py's grid around its choice)
 ORACLE_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
 
