@@ -35,3 +35,11 @@ class NumericalError(EndoFuseError):
 
 class FusionCancelled(EndoFuseError):
     """The user cancelled a running fusion."""
+
+
+class RegistrationError(EndoFuseError):
+    """Automatic registration failed or diverged, or a transform file is unusable."""
+
+
+class PairingSafetyError(EndoFuseError):
+    """The two scans look like different patients or the wrong modalities; needs a confirmation."""
