@@ -108,7 +108,7 @@ def plan_pair(mri: Scan, us: Scan, options: PairingOptions = PairingOptions()) -
         and mri.info.pixel_spacing_mm is None
         and (options.us_spacing is None and options.mri_spacing is None)
     ):
-        us_spacing, mri_spacing, note = _same_field_spacings(mri, roi.roi)
+        us_spacing, mri_spacing, note = _same_field_spacings(mri, roi.anchor)
         notes.append(note)
     else:
         us_spacing = resolve_spacing(
@@ -122,7 +122,9 @@ def plan_pair(mri: Scan, us: Scan, options: PairingOptions = PairingOptions()) -
         raise GeometryError(f"The scale factor d must be a whole number >= 1, not {d}.")
     if mri_spacing[0] < us_spacing[0] * d * 0.95:
         notes.append(f"the MRI is finer than {d} US pixels; it is smoothed and downsampled")
-    geometry = PairGeometry(us_spacing, mri_spacing, mri.shape, roi.roi, d, options.transform)
+    geometry = PairGeometry(
+        us_spacing, mri_spacing, mri.shape, roi.roi, d, options.transform, roi.anchor
+    )
     return PairingReport(geometry, geometry.common_box(), roi, tuple(notes))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from .progress_bar import TextProgressBar
+from .register import add_pairing_arguments, load_pair, registered_options
 
 NAME = "fuse"
 HELP = "Fuse an MRI scan and an ultrasound scan of the same plane."
@@ -20,7 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--us", required=True, help="ultrasound file (same formats)")
     parser.add_argument("--method", default="palm", choices=method_names())
     parser.add_argument("--out", required=True, help="output image: .png, .tiff or .npy")
-    parser.add_argument("--d", type=int, default=None, help="scale factor (default: from sizes)")
+    add_pairing_arguments(parser)
+    parser.add_argument("--register", default="none", metavar="auto|none|FILE",
+                        help="align the MRI first: automatic, none, or a transform .json file")
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
         help="method parameter, repeatable (see the method's parameter list)",
@@ -57,15 +60,18 @@ def method_params(method: str, overrides: dict[str, str], steps: int | None, see
 
 
 def run(args) -> int:
-    from ..io import load_scan, save_image
+    from ..io import save_image
     from ..methods import run as run_method
     from ..pairing import pair_scans
 
     params = method_params(args.method, parse_overrides(args.param), args.steps, args.seed)
-    fusion_input = pair_scans(load_scan(args.mri), load_scan(args.us), d=args.d)
+    pair = load_pair(args)
+    options = registered_options(pair, args.register, args.quiet)
+    fusion_input = pair_scans(pair.mri, pair.us, options=options)
     progress = None if args.quiet else TextProgressBar(args.method)
     result = run_method(args.method, fusion_input, params, progress=progress, device=args.device)
-    out = save_image(Path(args.out), result.fused, result.provenance())
+    provenance = {**result.provenance(), **fusion_input.pairing.provenance()}
+    out = save_image(Path(args.out), result.fused, provenance)
     for note in result.notes:
         print(note, file=sys.stderr)
     print(f"{out} written ({result.method}, {result.elapsed_s:.1f} s)")

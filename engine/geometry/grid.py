@@ -2,8 +2,9 @@
 
 Frames (see :mod:`engine.geometry`): US pixel (r, c) covers ``[c s_x, (c+1) s_x) x [r s_y, (r+1)
 s_y)`` mm and is sampled at its top-left corner ``(c s_x, r s_y)``; the MRI of ``H_m x W_m``
-pixels with spacing ``(m_y, m_x)`` is placed with its field centred on the US region of interest
-``[x0, x0 + w) x [y0, y0 + h)`` (pixels), its pixel (i, j) at
+pixels with spacing ``(m_y, m_x)`` is placed with its field centred on the US image region (the
+*anchor*, by default the region of interest) ``[x0, x0 + w) x [y0, y0 + h)`` (pixels), its pixel
+(i, j) at
 
     o + (j m_x, i m_y),   o = (x0 s_x + (w s_x - W_m m_x) / 2,  y0 s_y + (h s_y - H_m m_y) / 2).
 
@@ -77,12 +78,14 @@ class PairGeometry:
     roi: Roi
     d: int
     transform: AffineTransform2D = AffineTransform2D()
+    #: the box the MRI field is centred on (default: ``roi``)
+    anchor: Roi | None = None
 
     @property
     def mri_origin(self) -> np.ndarray:
         """``o`` (x, y) in mm: the MRI field centred on the region of interest."""
         (sy, sx), (my, mx), (hm, wm) = self.us_spacing, self.mri_spacing, self.mri_shape
-        roi = self.roi
+        roi = self.anchor or self.roi
         return np.array(
             [roi.x * sx + (roi.w * sx - wm * mx) / 2, roi.y * sy + (roi.h * sy - hm * my) / 2]
         )

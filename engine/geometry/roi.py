@@ -59,11 +59,13 @@ class Roi:
 
 @dataclass(frozen=True)
 class RoiChoice:
-    """The box used, the spacing its calibration gives (row, col mm) and what to tell the user."""
+    """The box fused, its spacing (row, col mm), what to tell the user, and the box that the MRI
+    field is centred on (the image region holding ``roi``)."""
 
     roi: Roi
     spacing_mm: tuple[float, float] | None
     note: str
+    anchor: Roi
 
 
 def parse_roi(text: str) -> Roi:
@@ -130,29 +132,28 @@ def _clip(roi: Roi, shape: tuple[int, int]) -> Roi | None:
 
 
 def us_image_roi(us: Scan, roi: Roi | None = None) -> RoiChoice:
-    """The US box to fuse: the user's ``roi``, else the DICOM image region, else the whole frame."""
-    spacing = us.info.pixel_spacing_mm
+    """The US box to fuse: the user's ``roi``, else the DICOM image region, else the whole frame.
+
+    The MRI is centred on the image region holding the box (the whole frame when none does).
+    """
+    whole = Roi(0, 0, us.shape[1], us.shape[0])
     regions = _image_regions(us.dataset) if us.dataset is not None else []
+    usable = [(clipped, s) for r, s in regions if (clipped := _clip(r, us.shape)) is not None]
     if roi is not None:
         roi = roi.checked(us.shape)
-        inside = [s for r, s in regions if _clip(r, us.shape) and _contains(r, roi)]
-        return RoiChoice(
-            roi,
-            inside[0] if inside and inside[0] else spacing,
-            f"ultrasound region of interest {roi.text()} (x,y,w,h) set by the user",
-        )
-    usable = [(clipped, s) for r, s in regions if (clipped := _clip(r, us.shape)) is not None]
+        holding = [(r, s) for r, s in usable if _contains(r, roi)]
+        anchor, spacing = holding[0] if holding else (whole, None)
+        note = f"ultrasound region of interest {roi.text()} (x,y,w,h) set by the user"
+        return RoiChoice(roi, spacing or us.info.pixel_spacing_mm, note, anchor)
     if not usable:
-        whole = Roi(0, 0, us.shape[1], us.shape[0])
-        return RoiChoice(
-            whole, spacing, "whole ultrasound frame used (no image region in the file)"
-        )
+        note = "whole ultrasound frame used (no image region in the file)"
+        return RoiChoice(whole, us.info.pixel_spacing_mm, note, whole)
     best = max(range(len(usable)), key=lambda i: (usable[i][0].w * usable[i][0].h, -i))
-    chosen, region_spacing = usable[best]
+    chosen, spacing = usable[best]
     note = f"ultrasound image region {chosen.text()} (x,y,w,h) taken from the DICOM US regions"
     if len(usable) > 1:
         note += f" (largest of {len(usable)} image panes; give --roi to choose another)"
-    return RoiChoice(chosen, region_spacing or spacing, note)
+    return RoiChoice(chosen, spacing or us.info.pixel_spacing_mm, note, chosen)
 
 
 def _contains(outer: Roi, inner: Roi) -> bool:
