@@ -62,6 +62,10 @@ def _check_modality(scan: Scan, slot: str, expected: str, other_flag: str) -> st
     )
 
 
+def _who(scan: Scan) -> str:
+    return " ".join(v for v in (scan.info.patient_id, scan.info.patient_name) if v) or "unknown"
+
+
 def check_pair(mri: Scan, us: Scan, options: SafetyOptions = SafetyOptions()) -> list[str]:
     """Raise :class:`PairingSafetyError` on an unconfirmed risk; return notes for the provenance."""
     notes: list[str] = []
@@ -81,10 +85,9 @@ def check_pair(mri: Scan, us: Scan, options: SafetyOptions = SafetyOptions()) ->
         if not options.allow_different_patients:
             raise PairingSafetyError(
                 f"The MRI and the ultrasound belong to different patients (patient "
-                f"{' and '.join(differs)} differ: "
-                f"{mri.info.patient_id or mri.info.patient_name} vs "
-                f"{us.info.patient_id or us.info.patient_name}); confirm with "
-                "--allow-different-patients (the viewer asks) if this is intended."
+                f"{' and '.join(differs)} {'differ' if len(differs) > 1 else 'differs'}: MRI "
+                f"{_who(mri)}, ultrasound {_who(us)}); confirm with --allow-different-patients "
+                "(the viewer asks) if this is intended."
             )
         notes.append(
             "different patients confirmed by the user; the fused image carries the ultrasound's "
