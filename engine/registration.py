@@ -8,9 +8,12 @@ information
     MI(T) = sum_{a,b} p(a, b; T) log( p(a, b; T) / (p_U(a) p_M(b; T)) ),
 
 estimated with Parzen windows over ``bins`` intensity bins from a random ``sampling`` fraction of
-the US pixels (fixed seed, so runs repeat). Two stages, each multi-resolution (shrink factors
-``shrink`` with Gaussian smoothing ``sigmas`` in pixels), regular-step gradient descent with the
-parameter scales estimated from physical shifts:
+the US pixels (fixed seed, so runs repeat; at least :data:`MIN_SAMPLES` per level), the US first
+smoothed by a Gaussian of ``us_smoothing_px`` pixels against the speckle. Two stages, each
+multi-resolution (shrink factors ``shrink`` with Gaussian smoothing ``sigmas`` in pixels; levels at
+which the MRI would have fewer than :data:`MIN_LEVEL_SIDE` pixels a side are skipped), regular-step
+gradient descent (largest step ``max_step_px`` US pixels, at most 1/60 of the region's side) with
+the parameter scales estimated from physical shifts:
 
 1. **rigid**: ``T = T0 o R`` with ``R`` an Euler 2-D transform (angle, translation) about the centre
    of the region (a composite transform of which only ``R`` is optimised);
@@ -22,9 +25,9 @@ iteration events that we turn into progress reports and cancel points
 (:class:`~engine.progress.ProgressReporter`); ITK-elastix would need parameter-map text files and
 offers no cancel.
 
-The run is judged against its start: when the final metric is not better than the metric of the
-starting pose, or the result is not safely invertible, :class:`~engine.errors.RegistrationError`
-says so and the caller keeps the previous pose.
+The run is judged against its start: when the final metric is worse than the metric of the
+starting pose (by more than :data:`WORSE_TOLERANCE`), or the result is not safely invertible,
+:class:`~engine.errors.RegistrationError` says so and the caller keeps the previous pose.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from .geometry.transform import AffineTransform2D, check_invertible
 from .pairing import PairingOptions, plan_pair
 from .progress import ProgressReporter
 from .scan import Scan
+
+#: the largest step is at most this fraction of the region's side (small images take small steps)
+FIELD_PER_MAX_STEP = 60
+#: a result whose metric is worse than the start's by more than this fraction has diverged
+WORSE_TOLERANCE = 0.02
+#: fewest US pixels sampled at a level (small images are sampled more densely)
+MIN_SAMPLES = 4000
+#: a pyramid level is skipped when the MRI would have fewer pixels a side than this
+MIN_LEVEL_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class RegistrationSettings:
     min_step_px: float = 0.05
     seed: int = 1
     threads: int = 2
+    #: Gaussian smoothing of the US before registration, in US pixels (tames the speckle)
+    us_smoothing_px: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,21 @@ class _Run:
     ):
         self.settings, self.reporter, self.total = settings, reporter, total
         self.pixel_mm = pixel_mm
+        self.levels = [len(settings.shrink) - 1]
+
+    def use_levels_for(self, mri_shape: tuple[int, int]) -> None:
+        """Keep the pyramid levels at which the MRI still has MIN_LEVEL_SIDE pixels a side."""
+        s = self.settings
+        fine = [i for i, f in enumerate(s.shrink) if min(mri_shape) / f >= MIN_LEVEL_SIDE]
+        self.levels = fine or [len(s.shrink) - 1]
+
+    def sample_enough_of(self, fixed_shape: tuple[int, int]) -> None:
+        """Per-level sampling fraction, raised so that each level has MIN_SAMPLES samples."""
+        s, pixels = self.settings, fixed_shape[0] * fixed_shape[1]
+        self.sampling = [
+            min(1.0, max(s.sampling[i], MIN_SAMPLES * s.shrink[i] ** 2 / pixels))
+            for i in self.levels
+        ]
         self.done = 0
         self.cancelled = False
 
@@ -141,7 +170,7 @@ class _Run:
         method = sitk.ImageRegistrationMethod()
         method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=s.bins)
         method.SetMetricSamplingStrategy(method.RANDOM)
-        method.SetMetricSamplingPercentagePerLevel(list(s.sampling), s.seed)
+        method.SetMetricSamplingPercentagePerLevel(self.sampling, s.seed)
         method.SetInterpolator(sitk.sitkLinear)
         method.SetOptimizerAsRegularStepGradientDescent(
             learningRate=s.max_step_px * self.pixel_mm,
@@ -150,8 +179,8 @@ class _Run:
             relaxationFactor=0.5,
         )
         method.SetOptimizerScalesFromPhysicalShift()
-        method.SetShrinkFactorsPerLevel(list(s.shrink))
-        method.SetSmoothingSigmasPerLevel(list(s.sigmas))
+        method.SetShrinkFactorsPerLevel([s.shrink[i] for i in self.levels])
+        method.SetSmoothingSigmasPerLevel([s.sigmas[i] for i in self.levels])
         method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
         method.SetNumberOfThreads(s.threads)
 
@@ -191,10 +220,16 @@ def register(
     t0 = time.perf_counter()
     options, settings = options or PairingOptions(), settings or RegistrationSettings()
     reporter = reporter or ProgressReporter()
+    reporter.check_cancel()
     report = plan_pair(mri, us, options)
     geometry, roi = report.geometry, report.roi.roi
     (sy, sx) = geometry.us_spacing
-    fixed = _image(us.pixels[roi.rows, roi.cols], geometry.us_spacing, (roi.x * sx, roi.y * sy))
+    fixed_pixels = us.pixels[roi.rows, roi.cols]
+    if settings.us_smoothing_px > 0:
+        from scipy import ndimage
+
+        fixed_pixels = ndimage.gaussian_filter(fixed_pixels, settings.us_smoothing_px)
+    fixed = _image(fixed_pixels, geometry.us_spacing, (roi.x * sx, roi.y * sy))
     moving = _image(mri.pixels, geometry.mri_spacing, geometry.mri_origin)
     start = options.transform
     center = geometry.roi_center
@@ -205,9 +240,12 @@ def register(
         + settings.affine_iterations * len(settings.shrink),
         min(sx, sy),
     )
+    run.use_levels_for(mri.shape)
+    run.sample_enough_of(fixed_pixels.shape)
+    run.pixel_mm *= min(1.0, min(roi.w, roi.h) / FIELD_PER_MAX_STEP / settings.max_step_px)
 
     rigid_method = run.method(settings.rigid_iterations, "rigid")
-    before = _metric(rigid_method, fixed, moving, _to_sitk(start))
+    before = _metric(fixed, moving, _to_sitk(start))
     rigid = sitk.Euler2DTransform()
     rigid.SetCenter(center)
     # start o rigid; only the last transform of a composite is optimised
@@ -222,14 +260,14 @@ def register(
     affine_method.SetInitialTransform(affine, inPlace=True)
     run.execute(affine_method, fixed, moving)
     result = _from_sitk_affine(affine, "automatic (Mattes MI rigid+affine)")
-    after = _metric(affine_method, fixed, moving, affine)
+    after = _metric(fixed, moving, affine)
     try:
         check_invertible(result, "The registration result")
     except RegistrationError as exc:
         raise RegistrationError(f"{exc} The previous pose is kept.") from exc
-    if not after < before:
+    if after > before + WORSE_TOLERANCE * abs(before):
         raise RegistrationError(
-            f"The automatic registration did not improve the match (mutual information "
+            f"The automatic registration made the match worse (mutual information "
             f"{-before:.3f} -> {-after:.3f}); the previous pose is kept: move the MRI closer by "
             "hand and try again."
         )
@@ -246,7 +284,7 @@ def _euler_as_affine(euler):
     return affine
 
 
-def _metric(method, fixed, moving, transform) -> float:
+def _metric(fixed, moving, transform) -> float:
     """The metric of ``transform`` at full resolution (negative MI: lower is better)."""
     import SimpleITK as sitk
 

@@ -11,7 +11,7 @@ from PIL import Image
 from engine.errors import GeometryError, InvalidImageError, ScanReadError
 from engine.io import load_scan, save_image
 from engine.pairing import pair_scans
-from engine.scan import Scan, ScanInfo
+from engine.scan import Scan
 
 
 def ramp(h=40, w=30):
