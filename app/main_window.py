@@ -246,6 +246,9 @@ class MainWindow(QMainWindow):
             [self.docks["results"], self.docks["metrics"]], [300, 900], Qt.Orientation.Horizontal
         )
         self._on_method_changed(self.method_choice.currentText())
+        from .registration_panel import PairingController
+
+        self.pairing = PairingController(self)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -479,12 +482,7 @@ class MainWindow(QMainWindow):
     def _pair(self) -> None:
         self.fusion_input = None
         if self.mri is not None and self.us is not None:
-            from engine.pairing import pair_scans
-
-            try:
-                self.fusion_input = pair_scans(self.mri, self.us)
-            except EndoFuseError as exc:
-                self.show_error(str(exc))
+            self.fusion_input = self.pairing.pair(self.mri, self.us)
         self._set_fusion_input(self.fusion_input)
 
     def _set_fusion_input(self, fusion_input: FusionInput | None) -> None:
@@ -492,9 +490,10 @@ class MainWindow(QMainWindow):
         d = fusion_input.d if fusion_input is not None else 1
         mm = self._mm_per_us_pixel(d)
         first = all(p.content is None for p in self.panes)
+        paired = fusion_input is not None and fusion_input.mri is not None
         for pane, scan, cell, label in (
-            (self.mri_pane, self.mri, d, "MRI"),
-            (self.us_pane, self.us, 1, "Ultrasound"),
+            (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
+            (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
         ):
             if scan is None:
                 pane.set_image(None)
