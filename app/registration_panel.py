@@ -54,7 +54,7 @@ NUDGES = {
 
 
 def nudged(transform, center, pixel_mm, dx=0.0, dy=0.0, degrees=0.0, scale=1.0):
-    """``T o M^-1`` with M the move of the MRI on screen (shift, rotation, scale about ``center``)."""
+    """``T o M^-1``, M the on-screen move of the MRI (pixels, degrees, scale about ``center``)."""
     from engine.registration import compose
 
     move = AffineTransform2D.from_parameters(

@@ -1,0 +1,95 @@
+"""The viewer's Pairing dock (offscreen): real DICOM pair with burned-in text, patient dialog, ROI,
+nudges, overlay opacity and colour map on both panes, automatic registration on a thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from engine.phantom import make_phantom_pair  # noqa: E402
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(win)
+    win.resize(1300, 820)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.shutdown()
+
+
+def real_pair():
+    pydicom_data = pytest.importorskip("pydicom.data")
+    data_store = pytest.importorskip("data_store")
+    mri = Path(pydicom_data.__file__).parent / "test_files" / "MR_small.dcm"
+    return mri, Path(data_store.__file__).parent / "data" / "OBXXXX1A_2frame.dcm"
+
+
+def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes,
+    )
+    mri, us = real_pair()
+    assert window.open_mri(mri) and window.open_us(us)
+    assert asked and "different patients" in asked[0]
+    controller = window.pairing
+    report = window.fusion_input.pairing
+    assert report.roi.roi.text() == "120,60,680,459"  # the image region, no text strip
+    assert window.us_pane.content.pixels.shape == window.fusion_input.y_u.shape
+    assert "frame 1 of 2" in controller.panel.status.text()
+
+    before = window.fusion_input.y_m.copy()
+    controller.panel.nudge_buttons[Qt.Key.Key_Right].click()
+    assert controller.transform.translation[0] == pytest.approx(-report.geometry.us_spacing[1])
+    assert not np.array_equal(before, window.fusion_input.y_m)
+
+    panel = controller.panel
+    panel.opacity.setValue(75)
+    panel.colour_map.setCurrentText("viridis")
+    for overlay in controller.overlays:
+        assert overlay.item.isVisible() and overlay.item.opacity() == pytest.approx(0.75)
+        assert overlay.colour_map == "viridis"
+    panel.opacity.setValue(0)
+    assert not any(o.item.isVisible() for o in controller.overlays)
+
+    panel.roi.setText("2000,10,50,50")
+    panel.changed.emit()
+    assert "lies outside" in window.last_error
+    assert window.mri is not None and window.us is not None  # nothing loaded is lost
+    panel.roi.setText("200,100,300,200")
+    panel.changed.emit()
+    assert window.fusion_input is not None and window.fusion_input.y_u.shape[1] <= 300
+
+
+def test_automatic_registration_runs_on_a_thread(window, qtbot, tmp_path):
+    pair = make_phantom_pair(seed=0, size=240, d=6)
+    np.save(tmp_path / "mri.npy", pair.mri.pixels)
+    np.save(tmp_path / "us.npy", pair.us.pixels)
+    assert window.open_mri(tmp_path / "mri.npy") and window.open_us(tmp_path / "us.npy")
+    controller = window.pairing
+    for _ in range(3):
+        controller.panel.nudge_buttons[Qt.Key.Key_Right].click()
+    assert controller.transform.translation[0] == pytest.approx(-3.0)
+    assert controller.register()
+    with qtbot.waitSignal(controller.worker.finished, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: "Mattes MI" in controller.panel.status.text(), timeout=10_000)
+    assert abs(controller.transform.translation[0]) < 0.5  # back near the true pose
