@@ -3,8 +3,8 @@
 The overlay is a second pyqtgraph ImageItem in the pane's view box, above the pane's own image, in
 the same data units (US pixels of the fused grid). Its pixels are the MRI sampled at every US pixel
 of the fused box through the current transform (:func:`dense_mri`), so a nudge of the pose shows
-at US resolution; they go through a colour map (any ``pyqtgraph.colormap`` name) and are drawn
-with the chosen opacity. One overlay is attached to the US pane and one to the fused pane.
+at US resolution; they go through a colour map (any ``pyqtgraph.colormap`` name) whose alpha rises
+with the value, and are drawn with the chosen opacity. One overlay is attached to the US pane and one to the fused pane.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ COLOUR_MAPS = ("inferno", "viridis", "magma", "CET-L8", "CET-R4")
 def dense_mri(report, mri_pixels: np.ndarray) -> np.ndarray:
     """The MRI at every US pixel of the fused box of ``report`` (a ``PairingReport``)."""
     return replace(report.geometry, d=1).sample_mri(mri_pixels, report.box)
+
+
+def overlay_lookup_table(name: str, points: int = 256) -> np.ndarray:
+    """RGBA table of the colour map whose alpha rises with the value (``alpha = 255 v``), so that
+    dark MRI leaves the image below visible and bright MRI structures show in colour."""
+    rgb = pg.colormap.get(name).getLookupTable(nPts=points, alpha=False)
+    alpha = np.linspace(0, 255, points).astype(np.uint8)[:, None]
+    return np.concatenate([rgb[:, :3], alpha], axis=1)
 
 
 class MriOverlay:
@@ -61,4 +69,4 @@ class MriOverlay:
         self._apply_colour_map()
 
     def _apply_colour_map(self) -> None:
-        self.item.setLookupTable(pg.colormap.get(self.colour_map).getLookupTable(nPts=256))
+        self.item.setLookupTable(overlay_lookup_table(self.colour_map))
