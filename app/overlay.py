@@ -4,7 +4,8 @@ The overlay is a second pyqtgraph ImageItem in the pane's view box, above the pa
 the same data units (US pixels of the fused grid). Its pixels are the MRI sampled at every US pixel
 of the fused box through the current transform (:func:`dense_mri`), so a nudge of the pose shows
 at US resolution; they go through a colour map (any ``pyqtgraph.colormap`` name) whose alpha rises
-with the value, and are drawn with the chosen opacity. One overlay is attached to the US pane and one to the fused pane.
+with the value, and are drawn with the chosen opacity. One overlay is attached to the US pane and
+one to the fused pane.
 """
 
 from __future__ import annotations
