@@ -11,26 +11,14 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+import test_app_viewer  # noqa: E402 - its fixtures are reused below
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from engine.phantom import make_phantom_pair  # noqa: E402
 
+_settings_in_tmp, window = test_app_viewer._settings_in_tmp, test_app_viewer.window
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, restore_layout=False)
-    qtbot.addWidget(win)
-    win.resize(1300, 820)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.shutdown()
 
 
 def real_pair():

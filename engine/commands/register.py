@@ -9,9 +9,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RegistrationError
 from .progress_bar import TextProgressBar
+
+if TYPE_CHECKING:
+    from ..pairing import PairingOptions
+    from ..scan import Scan
 
 NAME = "register"
 HELP = "Register an MRI scan onto an ultrasound scan (mutual information) and save the transform."
@@ -65,9 +70,9 @@ def add_pairing_arguments(parser, with_d: bool = True) -> None:
 class LoadedPair:
     """The two scans and the pairing options the command line asked for."""
 
-    mri: object
-    us: object
-    options: object
+    mri: Scan
+    us: Scan
+    options: PairingOptions
 
 
 def load_pair(args) -> LoadedPair:
