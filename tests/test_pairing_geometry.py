@@ -53,7 +53,8 @@ def test_mri_is_sampled_through_the_transform():
     box, geometry = report.box, report.geometry
     k, l = np.indices(fusion_input.y_m.shape)
     p = np.stack([(box.x + 5 * l) * 0.1, (box.y + 5 * k) * 0.1], axis=-1)
-    q = transform.apply(p) - geometry.mri_origin
+    c, t = np.array(transform.center), np.array(transform.translation)
+    q = (p - c) @ transform.A.T + c + t - geometry.mri_origin  # q = A (p - c) + c + t
     expected = 2.0 * q[..., 1] + 3.0 * q[..., 0] + 100.0
     got = fusion_input.y_m * (geometry.sample_mri(mri.pixels, box).max())
     inner = (slice(3, -3), slice(3, -3))  # the spline's edge condition is not exact for ramps
@@ -151,3 +152,20 @@ def test_overlap_too_small_is_one_sentence():
     far = PairingOptions(transform=AffineTransform2D(translation=(11.0, 0.0)))
     with pytest.raises(GeometryError, match="overlap on only"):
         pair_scans(mri, us, options=far)
+
+
+def test_a_finer_mri_is_anti_aliased_before_sampling():
+    """Stripes of period 5 MRI pixels sampled every 6th pixel alias to full contrast without the
+    Gaussian filter (sigma = (6 - 1) / 2 pixels attenuates them to exp(-2 pi^2 sigma^2 / 25))."""
+    cols = np.arange(120)
+    mri = Scan(
+        10.0 + np.sin(2 * np.pi * cols / 5)[None, :] * np.ones((120, 1)),
+        ScanInfo(modality="MR", pixel_spacing_mm=(0.1, 0.1)),
+    )
+    us = Scan(
+        np.ones((120, 120)) + np.eye(120), ScanInfo(modality="US", pixel_spacing_mm=(0.1, 0.1))
+    )
+    fusion_input = pair_scans(mri, us, options=PairingOptions(d=6))
+    y_m = fusion_input.y_m * 11.0
+    assert fusion_input.d == 6 and np.std(y_m[3:-3, 3:-3]) < 0.05
+    assert "smoothed and downsampled" in fusion_input.pairing.provenance()["pairing-notes"]

@@ -20,7 +20,7 @@ so that MRI pixel (k, l) sits on US pixel (r0 + k d, c0 + l d): the decimation o
 Sampling is a cubic spline (``scipy.ndimage.map_coordinates``, edges repeated) after a Gaussian
 anti-aliasing filter of standard deviation ``max(0, (f - 1) / 2)`` MRI pixels when the grid is
 ``f = d s / m > 1`` times coarser than the MRI (the rule of ``skimage.transform.resize``); when
-every sample falls on an MRI pixel the values are copied exactly.
+every sample falls on an MRI pixel the (filtered) values are copied exactly.
 
 d is ``round(sqrt((m_y / s_y) (m_x / s_x)))``, at least 1 (an MRI finer than the US is
 downsampled to the US grid), unless the user gives it.
@@ -138,6 +138,9 @@ class PairGeometry:
         from scipy import ndimage
 
         rows, cols = self.mri_sample_positions(box)
+        coarser = [self.d * s / m for s, m in zip(self.us_spacing, self.mri_spacing, strict=True)]
+        sigma = [(f - 1) / 2 if f > 1 + ON_PIXEL else 0.0 for f in coarser]
+        source = ndimage.gaussian_filter(mri, sigma, mode="nearest") if max(sigma) > 0 else mri
         nearest_r, nearest_c = np.rint(rows), np.rint(cols)
         on_pixels = (
             np.max(np.abs(rows - nearest_r)) < ON_PIXEL
@@ -146,10 +149,7 @@ class PairGeometry:
         if on_pixels:
             r = np.clip(nearest_r.astype(int), 0, mri.shape[0] - 1)
             c = np.clip(nearest_c.astype(int), 0, mri.shape[1] - 1)
-            return mri[r, c].astype(np.float64)
-        coarser = [self.d * s / m for s, m in zip(self.us_spacing, self.mri_spacing, strict=True)]
-        sigma = [max(0.0, (f - 1) / 2) for f in coarser]
-        source = ndimage.gaussian_filter(mri, sigma, mode="nearest") if max(sigma) > 0 else mri
+            return source[r, c].astype(np.float64)
         return ndimage.map_coordinates(source, [rows, cols], order=3, mode="nearest")
 
     def describe(self) -> str:
