@@ -646,6 +646,7 @@ class MainWindow(QMainWindow):
             )
 
     def _on_finished(self, outcome: FusionOutcome) -> None:
+        self.pairing.annotate(outcome.result)
         record = ResultRecord(self._next_number, outcome.result, outcome.metrics)
         self._next_number += 1
         self.progress_bar.setValue(self.progress_bar.maximum())

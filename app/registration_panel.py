@@ -226,6 +226,7 @@ class PairingController(QObject):
         self.transform = AffineTransform2D()
         self.allow_different_patients = False
         self.report = None
+        self.fusing_input = None  # the fusion input of the run in progress
         self.worker: RegistrationWorker | None = None
         self.overlays = [
             MriOverlay(window.us_pane.view_box),
@@ -238,6 +239,7 @@ class PairingController(QObject):
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.tabifyDockWidget(window.docks["fusion"], dock)
         window.docks["fusion"].raise_()
+        window.runner.busy_changed.connect(self._on_fusion_busy)
         p = self.panel
         p.changed.connect(self._on_fields_changed)
         p.draw_roi.clicked.connect(self.draw_roi)
@@ -302,6 +304,17 @@ class PairingController(QObject):
 
     def repair(self) -> None:
         self.window._pair()
+
+    def _on_fusion_busy(self, busy: bool) -> None:
+        if busy:
+            self.fusing_input = self.window.fusion_input
+
+    def annotate(self, result) -> None:
+        """Write how the fused pair was formed (grid, region, transform) into the result's notes."""
+        from engine.pairing import annotate_result
+
+        if self.fusing_input is not None:
+            annotate_result(result, self.fusing_input)
 
     # ----- pose -----------------------------------------------------------------------------------
     def set_transform(self, transform: AffineTransform2D) -> None:

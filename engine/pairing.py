@@ -160,3 +160,17 @@ def _on_grid(scan: Scan, pixels: np.ndarray, spacing: tuple[float, float]) -> Sc
     if scan.info.pixel_spacing_mm is None:
         return scan.with_pixels(pixels)
     return replace(scan, pixels=pixels, info=replace(scan.info, pixel_spacing_mm=spacing))
+
+
+def annotate_result(result, fusion_input: FusionInput) -> None:
+    """Add how the pair was formed (grid, US pixels, transform) to ``result.notes``, which the
+    PNG/TIFF text and the DICOM derivation description carry."""
+    report = fusion_input.pairing
+    if report is None or any(note.startswith("registration ") for note in result.notes):
+        return
+    record = report.provenance()
+    result.notes = (
+        *result.notes,
+        f"pairing {record['pairing']}",
+        f"registration {record['registration']}",
+    )

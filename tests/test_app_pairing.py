@@ -66,6 +66,16 @@ def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot,
     panel.changed.emit()
     assert window.fusion_input is not None and window.fusion_input.y_u.shape[1] <= 300
 
+    with qtbot.waitSignal(window.fusion_finished, timeout=120_000) as finished:
+        assert window.fuse("palm")
+    result = finished.args[0].result
+    assert result.fused.shape == window.fusion_input.y_u.shape
+
+    from engine.dicom.export import derivation_description, provenance_record
+
+    text = derivation_description(provenance_record(result, window.mri, window.us))
+    assert "registration manual: A=[[" in text and "US pixels 423,252,77,48" in text
+
 
 def test_automatic_registration_runs_on_a_thread(window, qtbot, tmp_path):
     pair = make_phantom_pair(seed=0, size=240, d=6)
