@@ -5,7 +5,8 @@ the same data units (US pixels of the fused grid). Its pixels are the MRI sample
 of the fused box through the current transform (:func:`dense_mri`), so a nudge of the pose shows
 at US resolution; they go through a colour map (any ``pyqtgraph.colormap`` name) whose alpha rises
 with the value, and are drawn with the chosen opacity. One overlay is attached to the US pane and
-one to the fused pane.
+one to the fused pane. With the mouse on the overlay, Ctrl+drag moves the MRI, Ctrl+Shift+drag
+rotates it and Ctrl+wheel scales it; plain drags and wheel stay with the pane.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
+#: rotation per screen pixel of a Ctrl+Shift+drag, and scale per wheel notch of Ctrl+wheel
+DEGREES_PER_PIXEL, SCALE_PER_NOTCH = 0.2, 1.01
 #: colour maps offered (pyqtgraph's bundled names; "none" hides the overlay)
 COLOUR_MAPS = ("inferno", "viridis", "magma", "CET-L8", "CET-R4")
 
@@ -32,11 +36,44 @@ def overlay_lookup_table(name: str, points: int = 256) -> np.ndarray:
     return np.concatenate([rgb[:, :3], alpha], axis=1)
 
 
-class MriOverlay:
-    """A coloured, semi-transparent image layer on top of one pane."""
+class _MovableImage(pg.ImageItem):
+    """The overlay image; Ctrl+drag moves the MRI, Ctrl+Shift+drag rotates it, Ctrl+wheel scales
+    it (``on_move(dx, dy, degrees, scale)`` in US pixels); everything else goes to the pane."""
 
-    def __init__(self, view_box: pg.ViewBox) -> None:
-        self.item = pg.ImageItem(axisOrder="row-major")
+    def __init__(self, on_move) -> None:
+        super().__init__(axisOrder="row-major")
+        self.on_move = on_move
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        modifiers = ev.modifiers()
+        if (
+            self.on_move is None
+            or ev.button() != Qt.MouseButton.LeftButton
+            or not modifiers & Qt.KeyboardModifier.ControlModifier
+        ):
+            ev.ignore()
+            return
+        ev.accept()
+        step = ev.pos() - ev.lastPos()
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:
+            self.on_move(0.0, 0.0, DEGREES_PER_PIXEL * step.x(), 1.0)
+        else:
+            self.on_move(step.x(), step.y(), 0.0, 1.0)
+
+    def wheelEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        if self.on_move is None or not ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            ev.ignore()
+            return
+        ev.accept()
+        self.on_move(0.0, 0.0, 0.0, SCALE_PER_NOTCH ** (ev.delta() / 120))
+
+
+class MriOverlay:
+    """A coloured, semi-transparent image layer on top of one pane; ``on_move`` receives the
+    mouse moves of the MRI (see :class:`_MovableImage`)."""
+
+    def __init__(self, view_box: pg.ViewBox, on_move=None) -> None:
+        self.item = _MovableImage(on_move)
         self.item.setZValue(10)
         view_box.addItem(self.item)
         self.opacity = 0.4

@@ -229,8 +229,7 @@ class PairingController(QObject):
         self.fusing_input = None  # the fusion input of the run in progress
         self.worker: RegistrationWorker | None = None
         self.overlays = [
-            MriOverlay(window.us_pane.view_box),
-            MriOverlay(window.fused_pane.view_box),
+            MriOverlay(pane.view_box, self.nudge) for pane in (window.us_pane, window.fused_pane)
         ]
         dock = QDockWidget("Pairing", window)
         dock.setObjectName("dock-pairing")

@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import test_app_viewer  # noqa: E402 - its fixtures are reused below
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from engine.phantom import make_phantom_pair  # noqa: E402
@@ -49,6 +49,28 @@ def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot,
     assert controller.transform.translation[0] == pytest.approx(-report.geometry.us_spacing[1])
     assert not np.array_equal(before, window.fusion_input.y_m)
 
+    class Drag:  # what pyqtgraph hands an item during a Ctrl+drag of 2 pixels to the right
+        def __init__(self, modifiers):
+            self.modifiers = lambda: modifiers
+            self.accepted = None
+
+        button = staticmethod(lambda: Qt.MouseButton.LeftButton)
+        pos, lastPos = staticmethod(lambda: QPointF(12, 5)), staticmethod(lambda: QPointF(10, 5))
+
+        def accept(self):
+            self.accepted = True
+
+        def ignore(self):
+            self.accepted = False
+
+    start = controller.transform.translation[0]
+    plain = Drag(Qt.KeyboardModifier.NoModifier)
+    controller.overlays[0].item.mouseDragEvent(plain)
+    assert plain.accepted is False and controller.transform.translation[0] == start
+    controller.overlays[0].item.mouseDragEvent(Drag(Qt.KeyboardModifier.ControlModifier))
+    spacing = report.geometry.us_spacing[1]
+    assert controller.transform.translation[0] == pytest.approx(start - 2 * spacing)
+
     panel = controller.panel
     panel.opacity.setValue(75)
     panel.colour_map.setCurrentText("viridis")
@@ -74,7 +96,7 @@ def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot,
     from engine.dicom.export import derivation_description, provenance_record
 
     text = derivation_description(provenance_record(result, window.mri, window.us))
-    assert "registration manual: A=[[" in text and "US pixels 423,252,77,48" in text
+    assert "registration manual: A=[[" in text and "US pixels 425,252,75,48" in text
 
 
 def test_automatic_registration_runs_on_a_thread(window, qtbot, tmp_path):
