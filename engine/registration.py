@@ -249,10 +249,10 @@ def register(
     rigid = sitk.Euler2DTransform()
     rigid.SetCenter(center)
     # start o rigid; only the last transform of a composite is optimised
-    rigid_method.SetInitialTransform(
-        sitk.CompositeTransform([_to_sitk(start), rigid]), inPlace=True
-    )
+    composite = sitk.CompositeTransform([_to_sitk(start), rigid])
+    rigid_method.SetInitialTransform(composite, inPlace=True)
     run.execute(rigid_method, fixed, moving)
+    rigid = sitk.Euler2DTransform(composite.GetNthTransform(1))  # the composite holds a copy
     after_rigid = compose(start, _from_sitk_affine(_euler_as_affine(rigid), "rigid"))
 
     affine_method = run.method(settings.affine_iterations, "affine")
