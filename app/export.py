@@ -1,8 +1,8 @@
-"""Exports: the fused image (DICOM via the engine, PNG/TIFF/NPY), the current view, the clipboard.
+"""Exports: the fused image (through :func:`engine.pipeline.export`), the view, the clipboard.
 
-Every export carries provenance: DICOM through the engine's derived-image exporter, PNG/TIFF
-through :func:`engine.io.save_image` text metadata, NPY through a JSON side file
-(``name.npy.json``), view PNGs as PNG text chunks, the clipboard as image plus a text part.
+Every export carries provenance: the fused image as the pipeline writes it (DICOM derived image,
+PNG/TIFF text metadata, NPY with a JSON side file), view PNGs as PNG text chunks, the clipboard as
+image plus a text part.
 """
 
 from __future__ import annotations
@@ -15,51 +15,24 @@ from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QWidget
 
 from engine.errors import ScanReadError
-from engine.io import save_image
-from engine.scan import Scan
-
-from .results import ResultRecord
+from engine.pipeline import FusionRecord
 
 FUSED_FILTERS = (
     "DICOM derived image (*.dcm);;PNG (*.png);;TIFF float32 (*.tif *.tiff);;NumPy (*.npy)"
 )
 
 
-def dicom_available() -> bool:
-    try:
-        from engine.dicom import export_derived_dicom  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def export_fused(
-    record: ResultRecord,
-    path: str | Path,
-    mri: Scan | None,
-    us: Scan | None,
-    anonymise: bool = True,
+    record: FusionRecord, path: str | Path, which: str | None = None, anonymise: bool = True
 ) -> Path:
-    """Write ``record``'s fused image; the format follows the suffix."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".dcm", ".dicom"):
-        if not dicom_available():
-            raise ScanReadError(
-                "DICOM export is not available in this build; export PNG, TIFF or NPY instead."
-            )
-        from engine.dicom import DicomExportOptions, export_derived_dicom
+    """Write ``record``'s image (``which``: "mri" or "us") with :func:`engine.pipeline.export`.
 
-        written = export_derived_dicom(
-            record.result, mri, us, path, options=DicomExportOptions(anonymise=anonymise)
-        )
-        return Path(written) if written is not None else path
-    provenance = record.provenance()
-    written = save_image(path, record.result.fused, provenance)
-    if suffix == ".npy":
-        side = written.with_name(written.name + ".json")
-        side.write_text(json.dumps(provenance, indent=2, sort_keys=True))
-    return written
+    The identity and references are the record's own sources. An existing file is replaced: the
+    save dialog has asked the user already.
+    """
+    from engine.pipeline import export
+
+    return export(record, path, which=which, overwrite=True, anonymise=anonymise)
 
 
 def grab_view(widget: QWidget) -> QImage:

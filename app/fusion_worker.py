@@ -3,7 +3,8 @@
 The worker calls :func:`engine.methods.run` with a progress callback that only emits a Qt signal
 (queued to the UI thread) and a :class:`~engine.progress.CancelToken`. The engine checks the token
 at every iteration (``ProgressReporter.step``), so Cancel takes effect within one iteration.
-Metrics are computed on the worker thread too, so that the UI thread only displays.
+The worker returns the measured :class:`engine.pipeline.FusionRecord` (metrics computed on the
+worker thread too, by :func:`engine.pipeline.record_of`), so that the UI thread only displays.
 A second :meth:`FusionRunner.start` while one runs is refused (returns False).
 """
 
@@ -21,8 +22,6 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engine.errors import EndoFuseError, FusionCancelled
 from engine.fusion import FusionInput
 from engine.progress import CancelToken, ProgressEvent
-
-from .results import ResultMetrics, compute_metrics
 
 OUT_OF_MEMORY = (
     "The computer ran out of memory during the fusion; close other programs or crop the scans "
@@ -42,6 +41,7 @@ WARM_UP_MODULES = (
     ("skimage.metrics", "structural_similarity"),
     ("scipy.ndimage", "sobel"),
     ("engine.metrics", None),
+    ("engine.pipeline", None),
     ("engine.resample", None),
     ("engine.methods.ddfm", None),
 )
@@ -75,14 +75,15 @@ class FusionJob:
     method: str
     params: Any
     fusion_input: FusionInput
+    #: the image the record shows and measures: "mri" (MRI contrast) or "us" (US appearance)
+    image: str = "mri"
 
 
 @dataclass(frozen=True)
 class FusionOutcome:
-    """A finished run: the engine result and its metrics."""
+    """A finished run: its measured record (numbered by the session when it is filed)."""
 
-    result: Any
-    metrics: ResultMetrics
+    record: Any
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -123,11 +124,10 @@ class FusionWorker(QObject):
                 job.method, job.fusion_input, job.params, progress=self._report, cancel=self._cancel
             )
             self._cancel_point()
-            try:
-                metrics = compute_metrics(job.fusion_input, result.fused)
-            except EndoFuseError as exc:
-                metrics = ResultMetrics(error=str(exc))
-            self.finished.emit(FusionOutcome(result, metrics))
+            from engine.pipeline import record_of
+
+            record = record_of(result, job.fusion_input, number=0, image=job.image)
+            self.finished.emit(FusionOutcome(record))
         except FusionCancelled:
             self.cancelled.emit()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a sentence

@@ -18,11 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .results import METRICS_SCALE_NOTE, ResultRecord, metric_tooltip
+from engine.pipeline import FusionRecord
+from engine.pipeline.measure import GROUP_TITLES
+
+from .results import METRICS_SCALE_NOTE, metric_tooltip
 
 BAR_BRUSH = (90, 140, 200)
 SELECTED_BRUSH = (255, 200, 70)
-GROUPS = ("Standard", "Legacy proxy set (seed-compatible)", "Against ground truth")
+GROUPS = tuple(GROUP_TITLES.values())
 HEADERS = ("Standard", "Legacy proxy set", "Ground truth")
 
 
@@ -31,8 +34,8 @@ class MetricsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._records: list[ResultRecord] = []
-        self._selected: ResultRecord | None = None
+        self._records: list[FusionRecord] = []
+        self._selected: FusionRecord | None = None
         self.setToolTip(METRICS_SCALE_NOTE)
 
         self.caption = QLabel("No result yet.")
@@ -81,7 +84,7 @@ class MetricsPanel(QWidget):
         layout.addLayout(left, 3)
         layout.addLayout(right, 2)
 
-    def set_records(self, records: list[ResultRecord], selected: ResultRecord | None) -> None:
+    def set_records(self, records: list[FusionRecord], selected: FusionRecord | None) -> None:
         self._records = list(records)
         self._selected = selected
         self._fill_table()
@@ -117,7 +120,8 @@ class MetricsPanel(QWidget):
             self.caption.setText("No result yet.")
             return
         metrics = record.metrics
-        self.caption.setText(f"{record.name}: {metrics.error}" if metrics.error else record.name)
+        caption = f"{record.name}: {metrics.image}" if metrics.image else record.name
+        self.caption.setText(f"{record.name}: {metrics.error}" if metrics.error else caption)
         groups = dict(metrics.groups())
         self.table.setRowCount(max((len(v) for v in groups.values()), default=0))
         for g, group in enumerate(GROUPS):

@@ -224,10 +224,11 @@ class PairingController(QObject):
         self.window = window
         self.panel = PairingPanel()
         self.transform = AffineTransform2D()
-        self.allow_different_patients = False
+        #: (MRI patient, US patient) pairs the user confirmed; another pair is asked about again
+        self.confirmed_patients: set[tuple[str, str]] = set()
         self.report = None
-        self.fusing_input = None  # the fusion input of the run in progress
         self.worker: RegistrationWorker | None = None
+        window.session.pair_function = self.pair
         self.overlays = [
             MriOverlay(pane.view_box, self.nudge) for pane in (window.us_pane, window.fused_pane)
         ]
@@ -238,7 +239,6 @@ class PairingController(QObject):
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.tabifyDockWidget(window.docks["fusion"], dock)
         window.docks["fusion"].raise_()
-        window.runner.busy_changed.connect(self._on_fusion_busy)
         p = self.panel
         p.changed.connect(self._on_fields_changed)
         p.draw_roi.clicked.connect(self.draw_roi)
@@ -253,33 +253,35 @@ class PairingController(QObject):
         )
 
     # ----- options and pairing -------------------------------------------------------------------
-    def options(self) -> PairingOptions:
+    def options(self, mri=None, us=None) -> PairingOptions:
         p = self.panel
+        confirmed = _patients(mri, us) in self.confirmed_patients
         return PairingOptions(
             d=p.d.value() or None,
             roi=parse_roi(p.roi.text()) if p.roi.text().strip() else None,
             us_spacing=p.us_spacing.value() or None,
             mri_spacing=p.mri_spacing.value() or None,
             transform=self.transform,
-            safety=SafetyOptions(allow_different_patients=self.allow_different_patients),
+            safety=SafetyOptions(allow_different_patients=confirmed),
         )
 
     def pair(self, mri, us):
-        """The fusion input of the window's scans with the panel's options, or None (error shown
-        in the window)."""
+        """The session's pairing: the panel's options, the patient question when needed; raises
+        the engine's error (which the window shows) when the scans do not pair."""
         from engine.pairing import pair_scans
 
         try:
             try:
-                fusion_input = pair_scans(mri, us, options=self.options())
+                fusion_input = pair_scans(mri, us, options=self.options(mri, us))
             except PairingSafetyError as exc:
                 if "--allow-different-patients" not in str(exc) or not self._confirm(str(exc)):
                     raise
-                self.allow_different_patients = True
-                fusion_input = pair_scans(mri, us, options=self.options())
-        except EndoFuseError as exc:
-            self.window.show_error(str(exc))
-            return None
+                self.confirmed_patients.add(_patients(mri, us))
+                fusion_input = pair_scans(mri, us, options=self.options(mri, us))
+        except EndoFuseError:
+            self.report = None
+            self._show_overlays(mri)
+            raise
         self.report = fusion_input.pairing
         self.panel.status.setText("; ".join((self.report.roi.note, *self.report.notes)))
         self._show_overlays(mri)
@@ -302,18 +304,10 @@ class PairingController(QObject):
             overlay.show(image)
 
     def repair(self) -> None:
-        self.window._pair()
-
-    def _on_fusion_busy(self, busy: bool) -> None:
-        if busy:
-            self.fusing_input = self.window.fusion_input
-
-    def annotate(self, result) -> None:
-        """Write how the fused pair was formed (grid, region, transform) into the result's notes."""
-        from engine.pairing import annotate_result
-
-        if self.fusing_input is not None:
-            annotate_result(result, self.fusing_input)
+        """Pair the session's scans again with the panel's current options."""
+        session = self.window.session
+        if session.mri is not None and session.us is not None:
+            session.open_scans(session.mri, session.us)
 
     # ----- pose -----------------------------------------------------------------------------------
     def set_transform(self, transform: AffineTransform2D) -> None:
@@ -349,7 +343,8 @@ class PairingController(QObject):
             and us.info.frame_count > 1
             and (wanted if wanted is not None else us.info.frame_count // 2) != us.info.frame_index
         ):
-            self._reload_frame(wanted)
+            self._reload_frame(wanted)  # opening the frame pairs it
+            return
         self.repair()
 
     def _reload_frame(self, frame) -> None:
@@ -380,7 +375,7 @@ class PairingController(QObject):
         if w.mri is None or w.us is None or (self.worker is not None and self.worker.isRunning()):
             return False
         try:
-            options = self.options()
+            options = self.options(w.mri, w.us)
         except EndoFuseError as exc:
             w.show_error(str(exc))
             return False
@@ -409,6 +404,13 @@ class PairingController(QObject):
         self.panel.progress.setValue(0)
         self.panel.status.setText(message)
         self.window.show_error(message)
+
+
+def _patients(mri, us) -> tuple[str, str]:
+    """Who the two scans belong to, as the confirmation remembers it."""
+    return tuple(  # type: ignore[return-value]
+        f"{s.info.patient_id}|{s.info.patient_name}" if s is not None else "" for s in (mri, us)
+    )
 
 
 def _same_pose(a: AffineTransform2D, b: AffineTransform2D) -> bool:

@@ -1,6 +1,8 @@
 """``endofuse`` command line: one sub-command per module in :mod:`engine.commands`.
 
-Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
+one that sets ``PARAMETER_FLAGS = True`` receives the options it does not declare in
+``args.extra`` (the method parameters of ``endofuse fuse``, generated from their declaration).
 Errors of the engine (:class:`~engine.errors.EndoFuseError`) end the program with one sentence on
 stderr and exit status 2.
 """
@@ -29,21 +31,36 @@ def _load_commands():
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser, or, when ``argv`` names a command, one in which only that command has
+    its options (another command's options may import torch; a refusal must come in seconds)."""
+    wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
     parser = argparse.ArgumentParser(
         prog="endofuse", description="MRI/ultrasound fusion (PALM, DDFM-EM, DDFM-PALM)."
     )
     parser.add_argument("--version", action="version", version=f"EndoFuse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in _load_commands():
-        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(handler=module.run)
+    modules = _load_commands()
+    if wanted not in {module.NAME for module in modules}:
+        wanted = None
+    for module in modules:
+        flags = getattr(module, "PARAMETER_FLAGS", False)
+        command = sub.add_parser(
+            module.NAME, help=module.HELP, description=module.HELP, allow_abbrev=not flags
+        )
+        if wanted in (None, module.NAME):
+            module.add_arguments(command)
+        command.set_defaults(handler=module.run, parameter_flags=flags)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.parameter_flags:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return int(args.handler(args) or 0)
     except FusionCancelled as exc:

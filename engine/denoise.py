@@ -33,6 +33,7 @@ from torch import nn
 
 from .errors import InvalidImageError, NumericalError, WeightsError
 from .fusion import WeightsIdentity
+from .fusion_params import DESPECKLER_CHOICES
 from .torch_files import load_torch_file
 
 #: Mean of log(R) for a unit-scale Rayleigh R: (ln 2 - Euler's gamma) / 2.
@@ -421,7 +422,6 @@ def bundled_despeckler() -> Denoiser | None:
 
 #: The despecklers a user can choose: the bundled learned one (falling back to the classical
 #: filter when none ships) or the classical filter.
-DESPECKLER_CHOICES = ("learned", "classical")
 
 
 def default_despeckler(weights_path: Path | None = None, choice: str = "learned") -> Denoiser:

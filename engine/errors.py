@@ -37,6 +37,10 @@ class FusionCancelled(EndoFuseError):
     """The user cancelled a running fusion."""
 
 
+class OutputPathError(EndoFuseError):
+    """An output file cannot be written where asked (missing folder, no permission, bad suffix)."""
+
+
 class RegistrationError(EndoFuseError):
     """Automatic registration failed or diverged, or a transform file is unusable."""
 

@@ -12,25 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ScanReadError
+from .luminance import to_luminance
 from .scan import Scan, ScanInfo, validate_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 SUPPORTED = "DICOM, PNG, TIFF, JPEG, MATLAB .mat or NumPy .npy"
-
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
-
-def to_luminance(array: np.ndarray) -> np.ndarray:
-    """(H, W) stays; (H, W, 3|4) becomes BT.601 luminance (alpha dropped); (H, W, 1) squeezed."""
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return array[..., :3].astype(np.float64) @ LUMA_WEIGHTS
-    if array.ndim == 3 and array.shape[2] == 1:
-        return array[..., 0]
-    return array
-
 
 def _read_raster(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError

@@ -386,6 +386,7 @@ def palm_fuse(
     device=None,
     dtype=torch.float64,
     on_iteration: Callable[[PalmState], None] | None = None,
+    reporter: ProgressReporter | None = None,
 ) -> PalmResult:
     """Run ``params.iterations`` PALM iterations; progress/cancel every outer iteration.
 
@@ -393,14 +394,15 @@ def palm_fuse(
     (h d, w d); ``c``: the 15 link coefficients (the reference uses |estimate_link(...)|).
     """
     problem = make_problem(ym, xu0, c, params, device=device, dtype=dtype)
-    reporter = ProgressReporter(progress, cancel)
+    reporter = reporter or ProgressReporter(progress, cancel)
     state = initial_state(problem)
     reporter.check_cancel()
     for i in range(params.iterations):
         state = palm_step(state, problem, check_cancel=reporter.check_cancel)
         if on_iteration is not None:
             on_iteration(state)
-        reporter.step(i + 1, params.iterations, f"PALM iteration {i + 1}/{params.iterations}")
+        reporter.step(i + 1, params.iterations, f"PALM iteration {i + 1}/{params.iterations}",
+                      state.x_us.detach().cpu().numpy())
     return PalmResult(
         x_us=state.x_us.detach().cpu().to(torch.float64).numpy(),
         x_mri=state.x_mri.detach().cpu().to(torch.float64).numpy(),

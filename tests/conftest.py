@@ -25,3 +25,28 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+def write_dicom_pair(folder: Path, patient_id: str, size: int, seed: int, d: int = 6,
+                     spacing_mm: float = 0.25) -> tuple[Path, Path]:
+    """An MR and a US DICOM file of one phantom plane (d from the spacings) for ``patient_id``."""
+    import pydicom
+
+    from engine.dicom import SourcePatient, write_source_dicom
+    from engine.phantom import make_phantom_pair
+
+    pair = make_phantom_pair(seed=seed, size=size, d=d)
+    patient = SourcePatient(patient_name=f"PATIENT^{patient_id}", patient_id=patient_id,
+                            study_instance_uid=pydicom.uid.generate_uid())
+    folder.mkdir(parents=True, exist_ok=True)
+    mri = write_source_dicom(pair.mri.pixels, folder / "mr.dcm", "MR", (d * spacing_mm,) * 2,
+                             patient)
+    us = write_source_dicom(pair.us.pixels, folder / "us.dcm", "US", (spacing_mm,) * 2, patient,
+                            series_number=2)
+    return mri, us
+
+
+@pytest.fixture(scope="session")
+def dicom_pair_writer():
+    """:func:`write_dicom_pair`, for tests that need DICOM sources."""
+    return write_dicom_pair

@@ -74,7 +74,7 @@ def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
     assert len(received) == 1
     ds = received[0]
     assert "DERIVED" in ds.ImageType and "palm" in ds.DerivationDescription
-    fused = window.results_panel.current().result.fused
+    fused = window.results_panel.current().pixels()  # the image shown (MRI contrast)
     stored = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     assert np.max(np.abs(stored - fused)) <= float(ds.RescaleSlope)
     assert window.settings.value("pacs/address") == address

@@ -93,9 +93,9 @@ def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot,
     result = finished.args[0].result
     assert result.fused.shape == window.fusion_input.y_u.shape
 
-    from engine.dicom.export import derivation_description, provenance_record
+    from engine.dicom.export import provenance_record
 
-    text = derivation_description(provenance_record(result, window.mri, window.us))
+    text = provenance_record(result, window.mri, window.us)["notes"]  # DICOM ImageComments
     assert "registration manual: A=[[" in text and "US pixels 425,252,75,48" in text
 
 

@@ -151,7 +151,7 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     assert not window.runner.busy and window.fuse_button.isEnabled()
     assert window.results_panel.records == [record]
     assert "iterations = 3" in window.results_panel.list.item(0).toolTip()
-    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.fused)
+    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.mri_estimate)
     assert window.fused_pane.overlay.title == "Fused: #1 palm"
 
     shown = window.metrics_panel.shown_values()
@@ -260,8 +260,13 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
     record = _fuse(qtbot, window)
 
     npy = window.export_fused(tmp_path / "fused.npy")
-    np.testing.assert_array_equal(np.load(npy), record.result.fused)
-    assert json.loads(Path(str(npy) + ".json").read_text())["method"] == "palm"
+    np.testing.assert_array_equal(np.load(npy), record.result.mri_estimate)  # the image shown
+    side = json.loads(Path(str(npy) + ".json").read_text())
+    assert side["method"] == "palm" and side["image"].startswith("MRI-contrast")
+    window.results_panel.set_image("us")
+    np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.fused)
+    us_npy = window.export_fused(tmp_path / "fused_us.npy")
+    np.testing.assert_array_equal(np.load(us_npy), record.result.fused)
     from PIL import Image
 
     png = window.export_fused(tmp_path / "fused.png")
@@ -285,6 +290,51 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
     window.copy_view()
     data = QApplication.clipboard().mimeData()
     assert data.hasImage() and json.loads(data.text())["result"] == "#1 palm"
+
+
+# ----- results keep their own sources ---------------------------------------------------------
+def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_path, capsys,
+                                                             dicom_pair_writer):
+    import pydicom
+
+    mri_a, us_a = dicom_pair_writer(tmp_path / "a", "PATIENT-A", 60, seed=0)
+    mri_b, us_b = dicom_pair_writer(tmp_path / "b", "PATIENT-B", 72, seed=1)
+    window.act_anonymise.setChecked(False)
+    assert window.open_mri(mri_a) and window.open_us(us_a)
+    window.method_choice.setCurrentText("palm")
+    window.param_panel.editors["iterations"].setValue(1)
+    window.param_panel.editors["despeckle"].setChecked(False)
+    with qtbot.waitSignal(window.fusion_finished, timeout=300_000):
+        assert window.fuse("palm")
+
+    assert window.open_us(us_b)  # a US of another size beside MRI A: a sentence, no exception
+    assert "is not a whole multiple of the MRI" in window.last_error
+    assert len(window.results_panel.records) == 1 and window.fusion_input is None
+    window.last_error = None
+    window.open_files([str(mri_b), str(us_b)])  # another patient, another size, both at once
+    assert window.last_error is None, window.last_error
+    assert window.fusion_input.y_u.shape == (72, 72)
+    window.results_panel.list.setCurrentRow(0)
+    out = window.export_fused(tmp_path / "result1.dcm")
+    assert out is not None, window.last_error
+
+    ds = pydicom.dcmread(out)
+    sources_a = {pydicom.dcmread(p).SOPInstanceUID for p in (mri_a, us_a)}
+    assert ds.PatientID == "PATIENT-A"
+    assert ds.StudyInstanceUID == pydicom.dcmread(us_a).StudyInstanceUID
+    assert {item.ReferencedSOPInstanceUID for item in ds.SourceImageSequence} == sources_a
+    assert (ds.Rows, ds.Columns) == (60, 60)
+
+    # the command line measures the exported result exactly as the viewer did
+    from engine.cli import main
+
+    npy = window.export_fused(tmp_path / "result1.npy")
+    record = window.results_panel.current()
+    assert main(["metrics", "--record", str(npy), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["standard"] == pytest.approx(dict(record.metrics.standard), rel=1e-12)
+    shown = window.metrics_panel.shown_values()
+    assert shown["Standard/Qabf"] == f"{printed['standard']['Qabf']:.4g}"
 
 
 # ----- the command line --------------------------------------------------------------------

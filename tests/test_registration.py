@@ -87,6 +87,7 @@ def test_register_then_fuse_from_the_command_line(tmp_path, capsys):
         "--out",
         str(tmp_path / "f.png"),
         "--quiet",
+        "--overwrite",
         "--param",
         "iterations=1",
     ]

@@ -1,4 +1,16 @@
-"""``endofuse fuse``: fuse an MRI file and a US file into one image file."""
+"""``endofuse fuse``: fuse an MRI file and a US file into one image file.
+
+The pipeline in order: the output path is checked first (suffix, folder, permission, an existing
+file without ``--overwrite``: one sentence and exit 2 before anything is loaded), then
+load -> pair (region, spacings, d, ``--register``: :mod:`engine.commands.register`) -> fuse ->
+export (:mod:`engine.pipeline`). ``--image mri`` (default) writes the
+MRI-contrast estimate, ``--image us`` the US-appearance image; the provenance says which.
+
+Method parameters are not declared here: every field of the chosen method's parameter dataclass
+(:mod:`engine.params` declarations) is accepted as ``--NAME VALUE`` (``--palm-iterations 3``,
+``--steps 50 --seed 1``) or ``--param NAME=VALUE``, parsed by the field's type and validated
+against its declared range once, by :func:`engine.params.params_with_overrides`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,8 @@ from .register import add_pairing_arguments, load_pair, registered_options
 
 NAME = "fuse"
 HELP = "Fuse an MRI scan and an ultrasound scan of the same plane."
+#: the command line hands the options it does not know to :func:`run` as method parameters
+PARAMETER_FLAGS = True
 
 
 def add_arguments(parser) -> None:
@@ -20,21 +34,33 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mri", required=True, help="MRI file (DICOM, PNG, TIFF, MAT, NPY)")
     parser.add_argument("--us", required=True, help="ultrasound file (same formats)")
     parser.add_argument("--method", default="palm", choices=method_names())
-    parser.add_argument("--out", required=True, help="output image: .png, .tiff or .npy")
+    parser.add_argument(
+        "--out", required=True,
+        help="output: .dcm (DICOM derived image), .png, .tiff or .npy (+ .npy.json provenance)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument(
+        "--image", default="mri", choices=("mri", "us"),
+        help="mri: the MRI-contrast estimate (default); us: the US-appearance image",
+    )
+    parser.add_argument(
+        "--anonymise", action="store_true",
+        help="DICOM output: replace the patient identity (and leave out the source references)",
+    )
     add_pairing_arguments(parser)
     parser.add_argument("--register", default="none", metavar="auto|none|FILE",
                         help="align the MRI first: automatic, none, or a transform .json file")
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
-        help="method parameter, repeatable (see the method's parameter list)",
+        help="method parameter, repeatable; or --NAME VALUE for any parameter of the method "
+        "(e.g. --steps 50 --seed 1)",
     )
-    parser.add_argument("--steps", type=int, default=None, help="diffusion steps (ddfm methods)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (ddfm methods)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["K=V", ...]`` (``--param``) -> ``{K: V}``."""
     overrides = {}
     for item in pairs:
         key, sep, value = item.partition("=")
@@ -44,35 +70,58 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def method_params(method: str, overrides: dict[str, str], steps: int | None, seed: int | None):
-    """The method's default parameters with the command-line overrides applied."""
+def parse_flags(extra: list[str]) -> dict[str, str]:
+    """``["--name", "V", "--other=W"]`` -> ``{"name": "V", "other": "W"}`` (dashes to _)."""
+    flags: dict[str, str] = {}
+    items = iter(extra)
+    for item in items:
+        if not item.startswith("--") or len(item) < 3:
+            raise ParameterError(f"Unexpected argument {item!r}; parameters are --NAME VALUE.")
+        name, sep, value = item[2:].partition("=")
+        if not sep:
+            value = next(items, None)
+            if value is None:
+                raise ParameterError(f"--{name} needs a value.")
+        flags[name.replace("-", "_")] = value
+    return flags
+
+
+def method_params(method: str, overrides: dict[str, str], flags: dict[str, str] | None = None):
+    """The method's default parameters with ``--param`` overrides and ``--NAME`` flags applied."""
     from ..methods import get_method
     from ..params import params_with_overrides
 
     params = get_method(method).params_type()
-    names = {f.name for f in dataclasses.fields(params)}
-    for key, value in (("steps", steps), ("seed", seed)):
-        if value is not None:
-            if key not in names:
-                raise ParameterError(f"--{key} does not apply to the {method} method.")
-            overrides.setdefault(key, str(value))
-    return params_with_overrides(params, overrides)
+    names = [f.name for f in dataclasses.fields(params)]
+    for name in flags or {}:
+        if name not in names:
+            raise ParameterError(
+                f"--{name.replace('_', '-')} does not apply to the {method} method; its "
+                f"parameters are {', '.join(n.replace('_', '-') for n in names)}."
+            )
+    return params_with_overrides(params, {**overrides, **(flags or {})})
 
 
 def run(args) -> int:
-    from ..io import save_image
-    from ..methods import run as run_method
-    from ..pairing import pair_scans
+    from .. import pipeline
 
-    params = method_params(args.method, parse_overrides(args.param), args.steps, args.seed)
+    pipeline.check_output_path(args.out, overwrite=args.overwrite, inputs=(args.mri, args.us))
+    params = method_params(
+        args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", []))
+    )
     pair = load_pair(args)
     options = registered_options(pair, args.register, args.quiet)
-    fusion_input = pair_scans(pair.mri, pair.us, options=options)
+    fusion_input = pipeline.pair(pair.mri, pair.us, options=options)
     progress = None if args.quiet else TextProgressBar(args.method)
-    result = run_method(args.method, fusion_input, params, progress=progress, device=args.device)
-    provenance = {**result.provenance(), **fusion_input.pairing.provenance()}
-    out = save_image(Path(args.out), result.fused, provenance)
-    for note in result.notes:
+    record = pipeline.fuse(
+        fusion_input, args.method, params, image=args.image, progress=progress,
+        device=args.device, with_metrics=False,
+    )
+    out = pipeline.export(
+        record, Path(args.out), overwrite=args.overwrite, anonymise=args.anonymise
+    )
+    for note in record.result.notes:
         print(note, file=sys.stderr)
-    print(f"{out} written ({result.method}, {result.elapsed_s:.1f} s)")
+    seconds = record.result.elapsed_s
+    print(f"{out} written ({record.method}, {record.image_note()}, {seconds:.1f} s)")
     return 0

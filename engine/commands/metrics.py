@@ -1,16 +1,20 @@
 """``endofuse metrics``: quality metrics of a fused image against its two sources (and a truth).
 
-Prints the standard set first, then the seed-compatible (legacy proxy) set, then the ground-truth
-scores when ``--clean`` is given. ``--json`` prints one JSON object instead::
+Two ways to name the images:
 
-    {"inputs": {...}, "standard": {...}, "seed_compatible": {...}, "reference": {...}}
+* ``--record fused.npy``: an EndoFuse ``.npy`` export; its sources are re-read from the JSON
+  provenance file beside it and the numbers are those of :func:`engine.pipeline.measure`, the
+  same the viewer shows for that result (same images, same scaling);
+* ``--a US --b MRI_ON_US_GRID --fused F [--clean TRUTH]``: any three (four) image files, each
+  brought to the 0..255 scale by :func:`engine.metrics.to_uint8_scale` with the rule ``--range``
+  names (``auto``: 0..1 floats are multiplied by 255, 0..255 values kept, anything else an error;
+  ``minmax``; or ``LO:HI``, e.g. ``0:65535`` for 16-bit files).
 
-where a non-finite value is written as the string "inf", "-inf" or "nan" (strict JSON has no
-such numbers); "reference" is present only with ``--clean``.
-
-Every image is brought to the 0..255 scale by :func:`engine.metrics.to_uint8_scale` with the rule
-``--range`` names (``auto``: 0..1 floats are multiplied by 255, 0..255 values kept, anything else
-an error; ``minmax``; or ``LO:HI``, e.g. ``0:65535`` for 16-bit files).
+Both go through :func:`engine.pipeline.measure_images`. The table lists the standard set, the
+seed-compatible (legacy proxy) set and the ground-truth scores, then the scaling used; ``--json``
+prints one object ``{"inputs": {...}, "standard": {...}, "seed_compatible": {...},
+"reference": {...}, "scaling": "..."}`` where a non-finite value is the string "inf", "-inf" or
+"nan" (strict JSON has no such numbers).
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import ParameterError
+from ..errors import InvalidImageError, ParameterError
 
 NAME = "metrics"
 HELP = "Quality metrics of a fused image against its two source images (and a clean reference)."
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--a", required=True, help="first source, the ultrasound (A)")
-    parser.add_argument("--b", required=True, help="second source, the MRI on the same grid (B)")
-    parser.add_argument("--fused", required=True, help="fused image (F)")
+    parser.add_argument("--record", default=None,
+                        help="an EndoFuse .npy export (sources read from its .json provenance)")
+    parser.add_argument("--a", default=None, help="first source, the ultrasound (A)")
+    parser.add_argument("--b", default=None, help="second source, the MRI on the same grid (B)")
+    parser.add_argument("--fused", default=None, help="fused image (F)")
     parser.add_argument("--clean", default=None, help="ground-truth image, when one exists")
     parser.add_argument(
         "--range",
@@ -60,56 +66,70 @@ def parse_range(text: str):
     return bounds
 
 
-def compute(args) -> dict:
-    """Load the images named in ``args`` and return the JSON-ready result object."""
-    from ..io import load_scan
-    from ..metrics import fusion_metrics, reference_scores, to_uint8_scale
+def _range_text(text: str) -> str:
+    rule = {
+        "auto": "by dtype (0..1 floats x 255, 0..255 kept, uint16 / 257)",
+        "minmax": "each by its own min-max, 255 (x - min) / (max - min)",
+    }.get(text.strip(), f"255 (x - lo) / (hi - lo) with lo:hi = {text.strip()}")
+    return f"A, B, F (and the clean reference) scaled to 0..255 {rule}."
 
+
+def compute(args):
+    """(inputs, Measurement) for the images named in ``args``."""
+    from ..io import load_scan
+    from ..metrics import to_uint8_scale
+    from ..pipeline import measure, measure_images
+    from ..pipeline.export import load_record
+
+    if args.record is not None:
+        record = load_record(args.record)
+        return {"record": args.record}, measure(record)
+    if None in (args.a, args.b, args.fused):
+        raise ParameterError("Give --record FILE, or all of --a, --b and --fused.")
     data_range = parse_range(args.range)
     paths = {"a": args.a, "b": args.b, "fused": args.fused}
     if args.clean is not None:
         paths["clean"] = args.clean
     pixels = {key: load_scan(path).pixels for key, path in paths.items()}
-    result = fusion_metrics(pixels["a"], pixels["b"], pixels["fused"], data_range=data_range)
-    out = {
-        "inputs": {**paths, "range": args.range},
-        "standard": result.standard,
-        "seed_compatible": result.seed_compatible,
-    }
+    clean = estimate = None
     if "clean" in pixels:
-        fused = to_uint8_scale(pixels["fused"], data_range, "fused image")
+        estimate = to_uint8_scale(pixels["fused"], data_range, "fused image")
         clean = to_uint8_scale(pixels["clean"], data_range, "clean reference")
-        out["reference"] = reference_scores(fused, clean)
-    return out
+    measurement = measure_images(
+        pixels["a"], pixels["b"], pixels["fused"], scaling=data_range,
+        scaling_text=_range_text(args.range), clean=clean, clean_estimate=estimate,
+    )
+    return {**paths, "range": args.range}, measurement
 
 
-def format_table(result: dict) -> str:
-    """The result as aligned text: one block per set, key, label, value and reading direction."""
+def format_table(inputs: dict, measurement) -> str:
+    """Aligned text: one block per set (key, label, value, reading direction), then the scaling."""
     from ..metrics import REFERENCE, SEED_COMPATIBLE, SET_TITLES, STANDARD
 
-    names = {key: Path(path).name for key, path in result["inputs"].items() if key != "range"}
-    blocks = [
-        (
-            f"{SET_TITLES['standard']} (A = {names['a']}, B = {names['b']}, F = {names['fused']})",
-            STANDARD,
-            result["standard"],
-        ),
-        (SET_TITLES["seed_compatible"], SEED_COMPATIBLE, result["seed_compatible"]),
-    ]
-    if "reference" in result:
-        blocks.append(
-            (f"{SET_TITLES['reference']} ({names['clean']})", REFERENCE, result["reference"])
-        )
+    names = {key: Path(path).name for key, path in inputs.items() if key != "range"}
+    if "record" in names:
+        sources = f"record {names['record']}"
+    else:
+        sources = f"A = {names['a']}, B = {names['b']}, F = {names['fused']}"
+    titles = {
+        "standard": f"{SET_TITLES['standard']} ({sources})",
+        "seed_compatible": SET_TITLES["seed_compatible"],
+        "reference": f"{SET_TITLES['reference']} ({names.get('clean', 'pair truth')})",
+    }
+    infos = {"standard": STANDARD, "seed_compatible": SEED_COMPATIBLE, "reference": REFERENCE}
     lines = []
-    for title, infos, values in blocks:
-        lines.append(title)
-        for info in infos:
+    for key, values in measurement.sets().items():
+        lines.append(titles[key])
+        for info in infos[key]:
             better = "higher is better" if info.higher_is_better else "lower is better"
             lines.append(
                 f"  {info.key:<12} {info.label:<24} {_format_value(values[info.key]):>14}  {better}"
             )
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    if measurement.image:
+        lines.append(f"Image: {measurement.image}")
+    lines.append(f"Scaling: {measurement.scaling}")
+    return "\n".join(lines) + "\n"
 
 
 def _format_value(value: float) -> str:
@@ -120,18 +140,12 @@ def _format_value(value: float) -> str:
     return f"{value:.6g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return _format_value(value)
-    return value
-
-
 def run(args) -> int:
-    result = compute(args)
+    inputs, measurement = compute(args)
+    if measurement.error:
+        raise InvalidImageError(measurement.error)
     if args.json:
-        print(json.dumps(_json_ready(result), indent=1, allow_nan=False))
+        print(json.dumps({"inputs": inputs, **measurement.as_json()}, indent=1, allow_nan=False))
     else:
-        print(format_table(result), end="")
+        print(format_table(inputs, measurement), end="")
     return 0

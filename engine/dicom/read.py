@@ -13,7 +13,7 @@ What the reader does, in order:
    pylibjpeg plug-ins.
 4. **Colour to luminance**: ``YBR_FULL`` and ``YBR_FULL_422`` are converted to RGB by pydicom,
    ``PALETTE COLOR`` is expanded through its lookup tables, and RGB becomes BT.601 luminance
-   ``Y = 0.299 R + 0.587 G + 0.114 B`` (:func:`engine.io.to_luminance`).
+   ``Y = 0.299 R + 0.587 G + 0.114 B`` (:func:`engine.luminance.to_luminance`).
 5. **Modality LUT** (grayscale only): ``x = slope * stored + intercept`` or the LUT sequence.
    ``MONOCHROME1`` (low values displayed white) is then mirrored, ``x' = lo + hi - x`` with the
    image's own minimum ``lo`` and maximum ``hi``, so that brighter always means larger; the window
@@ -306,7 +306,7 @@ def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
     """Grayscale values after the modality LUT, or colour as BT.601 luminance."""
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
-    from ..io import to_luminance
+    from ..luminance import to_luminance
 
     photometric = (_text(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
     samples = _int(ds, "SamplesPerPixel", 1)

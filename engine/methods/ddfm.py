@@ -15,91 +15,18 @@ sample is cropped back (no border is ever cut).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..denoise import DESPECKLER_CHOICES
 from ..errors import NumericalError
 from ..fusion import FusionInput, FusionResult
-from ..params import param
+from ..fusion_params import DdfmEmParams, DdfmPalmParams
 from ..progress import ProgressReporter
 from .base import FusionMethod
 
-PRECISIONS = ("float32", "bfloat16", "float16")
-
-
-@dataclass(frozen=True)
-class DdfmEmParams:
-    """Parameters of ``ddfm-em`` (reference: 100 steps, lambda 0.5, rho 0.001).
-
-    ``steps`` 25: with the bundled prior, ``bench/quality.py`` gave about the same mean PSNR to
-    the clean US at 10, 25 and 40 steps (26.36 / 26.45 / 26.44 dB over Data2, Data3 and three
-    phantoms), and lambda made no difference between 0.1 and 2 (Data3, demo phantom).
-    """
-
-    steps: int = param(25, "Diffusion (DDIM) steps, evenly respaced from 1000.", 2, 1000)
-    respacing: str = param("", "Advanced: a respacing such as 'ddim100' or '25,10'; "
-                           "overrides steps when set.")
-    lamb: float = param(0.5, "Weight lambda of the TV term of the EM step.", 0.0, 100.0)
-    rho: float = param(0.001, "Penalty rho of the EM M-step.", 1e-6, 10.0, log_scale=True)
-    seed: int = param(3407, "Seed of the starting noise (same seed, same image).", 0, 2**31 - 1)
-    precision: str = param("float32", "Network precision (reduced precision: GPU speed-up).",
-                           choices=PRECISIONS)
-    preview_every: int = param(10, "Keep an x0 preview every k steps (0: none).", 0, 1000)
-    weights_file: str = param("", "Diffusion prior file with config and state_dict; empty: "
-                              "the registry's prior.")
-
-
-@dataclass(frozen=True)
-class DdfmPalmParams:
-    """Parameters of ``ddfm-palm``: diffusion sampling plus the PALM data step of each step.
-
-    Defaults chosen with ``bench/quality.py`` and the bundled prior (README, Quality): on Data3
-    and the demo phantom at 10 steps, PSNR to the clean US rose as the pull fell (prior_weight
-    1 -> 0.3 -> 0.1 -> 0.03 -> 0.01: 23.2 -> 26.2 -> 26.8 -> 27.1 -> 27.3 dB on Data3), and
-    rho_floor made no measurable difference at 0.01-0.03; ``steps`` is the largest count of the
-    table that keeps the 600x600 demo pair under 60 s on 2 CPU cores.
-    """
-
-    steps: int = param(40, "Diffusion (DDIM) steps, evenly respaced from 1000.", 2, 1000)
-    respacing: str = param("", "Advanced: a respacing such as 'ddim100' or '25,10'; "
-                           "overrides steps when set.")
-    prior_weight: float = param(0.01, "Pull toward the diffusion estimate: rho_t = prior_weight "
-                                "(rho_floor + sigma_t^2); 0 reduces the step to PALM.", 0.0, 1e6,
-                                log_scale=True)
-    rho_floor: float = param(1.0, "Pull left at the end of sampling (sigma_t -> 0), relative to "
-                             "prior_weight; 0 lets the last steps be pure PALM.", 0.0, 100.0)
-    palm_iterations: int = param(2, "PALM iterations per diffusion step.", 1, 50)
-    data_weight: float = param(1.0, "Weight tau2 of the US data term in the data step.", 0.0, 1e3,
-                               log_scale=True)
-    tau1: float = param(1e-12, "Weight of the US link in the MRI update.", 0.0, 1e3,
-                        log_scale=True)
-    tau3: float = param(1e-4, "Weight of the US smoothness term.", 0.0, 1e3, log_scale=True)
-    tau4: float = param(0.5, "Weight of the MRI link in the US update.", 0.0, 1e3,
-                        log_scale=True)
-    step: float = param(0.2, "Largest step of the US gradient descent.", 1e-6, 10.0)
-    inner_iterations: int = param(30, "Maximum steps of each US descent.", 1, 10000)
-    despeckle: bool = param(True, "Despeckle the US first (the data step's observation).")
-    despeckler: str = param("learned", "Despeckler: the bundled learned network or the "
-                            "classical TV filter.", choices=DESPECKLER_CHOICES)
-    seed: int = param(3407, "Seed of the starting noise (same seed, same image).", 0, 2**31 - 1)
-    precision: str = param("float32", "Network precision (reduced precision: GPU speed-up).",
-                           choices=PRECISIONS)
-    preview_every: int = param(10, "Keep an x0 preview every k steps (0: none).", 0, 1000)
-    weights_file: str = param("", "Diffusion prior file with config and state_dict; empty: "
-                              "the registry's prior.")
-
-    def palm_params(self, d: int):
-        """The PALM weights of the data step: corrected variant, gamma = 1 (fidelity x = y)."""
-        from ..palm import PalmParams
-
-        return PalmParams(
-            tau1=self.tau1, tau2=self.data_weight, tau3=self.tau3, tau4=self.tau4, d=d,
-            iterations=self.palm_iterations, step=self.step, gamma=1.0, variant="corrected",
-            inner_iterations=self.inner_iterations, min_step_norm=0.0,
-        )
+__all__ = ["DdfmEmMethod", "DdfmEmParams", "DdfmPalmMethod", "DdfmPalmParams", "PalmCorrector"]
 
 
 # ----------------------------------------------------------------------------- intensity maps
@@ -136,55 +63,60 @@ class PalmCorrector:
     """DDFM-PALM data step on the luminance (:class:`engine.diffusion.sampler.Corrector`).
 
     At step t with diffusion estimate u_hat (the luminance of x0 on the unpadded US grid, mapped
-    to [0, 1]) it minimises, starting from u_hat and the MRI estimate of the previous step,
+    to [0, 1]) it runs ``iterations`` joint PALM iterations (:func:`engine.joint_palm.joint_step`)
+    on
 
-        Phi_PALM(x_mri, x_us) + (rho_t / 2) ||x_us - u_hat||^2,   rho_t = w (f + sigma_t^2)
+        Phi_joint(x_mri, x_us) + (rho_t / 2) ||x_us - u_hat||^2,
+        rho_t = w_c prior_weight (rho_floor + sigma_t^2),
 
-    by ``iterations`` PALM iterations (closed-form MRI update, then the US descent with the prior
-    pull, :func:`engine.palm.palm_step`); sigma_t = sqrt((1 - abar_t) / abar_t) is the noise
-    level, so the pull is strong early and falls to w f at the end (f = ``rho_floor``; with
-    f = 0 the last steps are PALM iterations started from the diffusion estimate). The descent
-    step is capped at 0.5 / (tau2 + 8 tau3 + tau4 / 2 + rho_t) to stay stable for large rho_t.
-    The state carried between steps is the PALM iterate (the MRI estimate is what matters; x_us
-    restarts at u_hat).
-    ``prior_weight = 0`` gives plain PALM iterations carried across steps.
+    (w_c the coupling weight of the joint problem, sigma_t = sqrt((1 - abar_t) / abar_t) the
+    noise level), so the pull is strong early and falls to w_c prior_weight rho_floor at the end.
+    The state carried between steps is the joint PALM iterate, which starts from the PALM
+    solution (warm start); ``prior_weight = 0`` gives plain joint PALM iterations.
     """
 
-    problem: Any  # engine.palm.PalmProblem on the unpadded US grid
+    problem: Any  # engine.joint_palm.JointProblem
+    start: Any  # engine.joint_palm.JointState: the PALM solution
     prior_weight: float
     iterations: int
     rho_floor: float = 1.0
 
     def initial_state(self):
-        from ..palm import initial_state
-
-        return initial_state(self.problem)
+        return self.start
 
     def rho(self, noise_level: float) -> float:
-        return self.prior_weight * (self.rho_floor + noise_level**2)
+        return self.problem.w * self.prior_weight * (self.rho_floor + noise_level**2)
 
     def data_step(self, u_hat, state, noise_level: float):
-        """Minimise the step objective from (state.x_mri, u_hat); returns the PALM state."""
-        from ..palm import PalmState, PriorPull, palm_step
+        """Joint PALM iterations pulled toward u_hat (unpadded); returns the joint state."""
+        import torch
 
-        p = self.problem.params
+        from ..joint_palm import PriorPull, joint_step
+
         rho = self.rho(noise_level)
-        curvature = p.tau2 + 8 * p.tau3 + p.tau4 / 2 + rho
-        problem = replace(self.problem, params=replace(p, step=min(p.step, 0.5 / curvature)))
-        prior = PriorPull(anchor=u_hat, rho=rho) if rho > 0 else None
-        state = PalmState(state.x_mri, u_hat, state.iteration, state.inner_steps)
+        padded = torch.as_tensor(self.problem.grid.high(u_hat.detach().cpu().double().numpy()),
+                                 dtype=self.problem.u.dtype, device=self.problem.u.device)
+        prior = PriorPull(anchor=padded, rho=rho) if rho > 0 else None
         for _ in range(self.iterations):
-            state = palm_step(state, problem, prior)
+            state = joint_step(state, self.problem, prior)
         return state
 
     def correct(self, x0_luma, state, info):
-        h, w = self.problem.xu0.shape
-        dtype = self.problem.xu0.dtype
-        u_hat = unit_from_luma(x0_luma[0, 0, :h, :w].to(dtype))
+        h, w = self.problem.crop(self.problem.u).shape
+        u_hat = unit_from_luma(x0_luma[0, 0, :h, :w].double())
         state = self.data_step(u_hat, state, info.noise_level)
         corrected = x0_luma.clone()
-        corrected[0, 0, :h, :w] = luma_from_unit(state.x_us).to(x0_luma.dtype)
+        x_us = self.problem.crop(state.x_us)
+        corrected[0, 0, :h, :w] = luma_from_unit(x_us).to(x0_luma.dtype)
         return corrected, state
+
+
+def calibrated(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """a image + b fitted to ``target`` by least squares (maps a min-max luminance back to the
+    intensity scale of the input it was made from; uses the inputs only, never a ground truth)."""
+    design = np.stack([np.ravel(image), np.ones(np.size(image))], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.ravel(target), rcond=None)
+    return (design @ coef).reshape(np.shape(image))
 
 
 # ----------------------------------------------------------------------------- shared runner
@@ -278,6 +210,8 @@ class DdfmEmMethod(FusionMethod):
     params_type = DdfmEmParams
 
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
+        from ..baselines import tv_mri
+
         t0 = time.perf_counter()
         torch_device, model, identity = _load_model(self.name, params, device)
         generator, seed = _generator(params, generator)
@@ -286,12 +220,20 @@ class DdfmEmMethod(FusionMethod):
         previews: list[np.ndarray] = []
         sample = _sample(self.name, model, prepared, params, None, reporter, torch_device,
                          previews)
+        t2 = time.perf_counter()
+        luminance = display_luma(sample.float().cpu().numpy())
+        mri_estimate = tv_mri(fusion_input.y_m, fusion_input.d)
         return FusionResult(
-            fused=display_luma(sample.float().cpu().numpy()),
+            fused=calibrated(luminance, fusion_input.y_u),
             method=self.name, params=params, elapsed_s=time.perf_counter() - t0,
             device=str(torch_device), seed=seed, weights=(identity,), previews=previews,
-            notes=("Fused luminance min-max normalised to [0, 1] as in the reference DDFM.",),
-            stage_seconds={"prepare": t1 - t0, "sampling": time.perf_counter() - t1},
+            mri_estimate=mri_estimate,
+            notes=("Fused luminance of the reference DDFM, mapped to the US intensity scale by "
+                   "a least-squares affine fit to the observed US.",
+                   "DDFM-EM has no MRI-domain model: its MRI-contrast image is the total-"
+                   "variation super-resolution of the MRI alone."),
+            stage_seconds={"prepare": t1 - t0, "sampling": t2 - t1,
+                           "mri": time.perf_counter() - t2},
         )
 
 
@@ -301,40 +243,52 @@ class DdfmPalmMethod(FusionMethod):
     params_type = DdfmPalmParams
 
     def run(self, fusion_input, params, reporter: ProgressReporter, generator=None, device=None):
-        import torch
-
-        from ..palm import make_problem
+        from ..denoise import despeckle_stage
+        from ..joint_palm import initial_joint_state, joint_step, make_joint_problem
 
         t0 = time.perf_counter()
         torch_device, model, identity = _load_model(self.name, params, device)
-        from ..denoise import despeckle_stage
-
+        reporter.check_cancel()
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, None, params.despeckler)
-        xu0, notes = despeckled.image, [despeckled.note]
+        xu0 = despeckled.image
         weights = [identity] + ([despeckled.weights] if despeckled.weights else [])
-        from ..palm import link_on_image_scale
-
-        c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
-        problem = make_problem(
-            fusion_input.y_m, xu0, c, params.palm_params(fusion_input.d), device=torch_device,
-            dtype=torch.float64 if torch_device.type == "cpu" else torch.float32,
-        )
-        corrector = PalmCorrector(problem, params.prior_weight, params.palm_iterations,
+        reporter.check_cancel()
+        problem = make_joint_problem(fusion_input.y_m, xu0, fusion_input.d, params,
+                                     y_u_raw=fusion_input.y_u, device=torch_device)
+        state = initial_joint_state(problem)
+        for i in range(params.iterations):
+            state = joint_step(state, problem)
+            reporter.step(i + 1, params.iterations, f"{self.name}: PALM warm start {i + 1}")
+        corrector = PalmCorrector(problem, state, params.prior_weight, params.palm_iterations,
                                   params.rho_floor)
+        recorder = _Recording(corrector)
         generator, seed = _generator(params, generator)
         prepared = _prepare(fusion_input, xu0, model.stride, generator, torch_device)
         t1 = time.perf_counter()
         previews: list[np.ndarray] = []
-        sample = _sample(self.name, model, prepared, params, corrector, reporter, torch_device,
-                         previews)
-        from ..diffusion.sampler import rgb_to_ycbcr
-
-        luma = rgb_to_ycbcr(sample[None].float())[0, 0]
-        fused = unit_from_luma(luma.double().cpu().numpy())
+        _sample(self.name, model, prepared, params, recorder, reporter, torch_device, previews)
+        final = recorder.state
         return FusionResult(
-            fused=fused, method=self.name, params=params, elapsed_s=time.perf_counter() - t0,
+            fused=problem.crop(final.x_us).double().cpu().numpy(),
+            mri_estimate=problem.crop(final.x_mri).double().cpu().numpy(),
+            method=self.name, params=params, elapsed_s=time.perf_counter() - t0,
             device=str(torch_device), seed=seed, weights=tuple(weights), previews=previews,
-            notes=tuple(notes),
+            notes=(despeckled.note, "Joint PALM solution refined by diffusion sampling with "
+                   "joint PALM data steps."),
             stage_seconds={"prepare": t1 - t0, "sampling": time.perf_counter() - t1},
         )
 
+
+class _Recording:
+    """A corrector that keeps the last data-step state (the sampler returns only the sample)."""
+
+    def __init__(self, corrector: PalmCorrector) -> None:
+        self.corrector = corrector
+        self.state = corrector.initial_state()
+
+    def initial_state(self):
+        return self.state
+
+    def correct(self, x0_luma, state, info):
+        corrected, self.state = self.corrector.correct(x0_luma, state, info)
+        return corrected, self.state

@@ -1,63 +1,36 @@
-"""The ``palm`` method: despeckle the US, estimate the link, run PALM (see :mod:`engine.palm`)."""
+"""The ``palm`` method: despeckle the US, then PALM (joint model by default).
+
+``variant="joint"`` runs :mod:`engine.joint_palm` and returns both images: ``mri_estimate``
+(MRI contrast at US resolution) and ``fused`` (the MRI-guided despeckled US). The original
+algorithm (:mod:`engine.palm`) stays available as ``reference`` (the golden reproduction) and
+``corrected``; both run through the same PALM loop the golden test checks (:func:`palm_fuse`).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..denoise import DESPECKLER_CHOICES
 from ..device import pick_device
 from ..fusion import FusionInput, FusionResult
-from ..palm import (
-    PalmParams,
-    estimate_link,
-    initial_state,
-    link_on_image_scale,
-    make_problem,
-    palm_step,
-)
-from ..params import param
+from ..fusion_params import PalmMethodParams
 from ..progress import ProgressReporter
 from .base import FusionMethod
 
+__all__ = ["PalmMethod", "PalmMethodParams", "legacy_palm_params"]
 
-@dataclass(frozen=True)
-class PalmMethodParams:
-    """User-facing PALM parameters (the scale factor d comes from the scan pair)."""
 
-    # default chosen by bench/quality.py: with the reference hyper-parameters the reference
-    # variant lowers PSNR below the despeckled input on Data2/Data3 (27.98 / 19.98 dB against
-    # 39.29 / 29.47), the corrected one does not
-    variant: str = param("corrected", "corrected: the original algorithm with its defects fixed "
-                         "(exact Woodbury constant, 2-D US update, stop rule); reference: exactly "
-                         "the original code.", choices=("reference", "corrected"))
-    iterations: int = param(10, "Outer PALM iterations.", 1, 200)
-    tau1: float = param(1e-12, "Weight of the US link in the MRI update.", 0.0, 1e3,
-                        log_scale=True)
-    tau2: float = param(1e-15, "Weight of the US speckle data term.", 0.0, 1e3, log_scale=True)
-    tau3: float = param(1e-4, "Weight of the US smoothness term.", 0.0, 1e3, log_scale=True)
-    tau4: float = param(2e-4, "Weight of the MRI link in the US update.", 0.0, 1e3,
-                        log_scale=True)
-    step: float = param(0.2, "Step of the US gradient descent.", 1e-6, 10.0)
-    gamma: float = param(1e-3, "Speckle shape constant of the data term.", 0.0, 10.0)
-    link_fit: str = param("image", "image: signed link fitted on the images the fusion uses; "
-                          "reference: |c| of the original estimate_c (spectral-norm scale), "
-                          "which can put the link at the wrong scale and diverge.",
-                          choices=("image", "reference"))
-    despeckle: bool = param(True, "Despeckle the US before fusion (its result starts PALM).")
-    despeckler: str = param("learned", "Despeckler: the bundled learned network or the "
-                            "classical TV filter.", choices=DESPECKLER_CHOICES)
-    despeckler_weights: str = param("", "Optional DnCNN weights file (.pth) for despeckling; "
-                                    "empty: the despeckler chosen above.")
+def legacy_palm_params(params: PalmMethodParams, d: int):
+    """The :class:`engine.palm.PalmParams` of the original algorithm for these settings."""
+    from ..palm import PalmParams
 
-    def palm_params(self, d: int) -> PalmParams:
-        return PalmParams(
-            tau1=self.tau1, tau2=self.tau2, tau3=self.tau3, tau4=self.tau4, d=d,
-            iterations=self.iterations, step=self.step, gamma=self.gamma, variant=self.variant,
-        )
+    return PalmParams(
+        tau1=params.tau1, tau2=params.tau2, tau3=params.tau3, tau4=params.tau4, d=d,
+        iterations=params.iterations, step=params.step, gamma=params.gamma,
+        variant=params.variant,
+    )
 
 
 class PalmMethod(FusionMethod):
@@ -77,44 +50,48 @@ class PalmMethod(FusionMethod):
 
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
-        notes: list[str] = []
         reporter.step(0, params.iterations, "Despeckling the ultrasound")
         weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path,
                                      params.despeckler)
-        xu0 = despeckled.image
-        notes.append(despeckled.note)
         weights = (despeckled.weights,) if despeckled.weights is not None else ()
         stages["despeckle"] = time.perf_counter() - t0
-
-        t1 = time.perf_counter()
         reporter.check_cancel()
+        torch_device = pick_device(device)
+        t1 = time.perf_counter()
+        if params.variant == "joint":
+            x_mri, x_us, note = self._joint(fusion_input, despeckled.image, params, reporter,
+                                            torch_device)
+        else:
+            x_mri, x_us, note = self._original(fusion_input, despeckled.image, params,
+                                               reporter, torch_device)
+        stages["palm"] = time.perf_counter() - t1
+        return FusionResult(
+            fused=x_us, method=self.name, params=params,
+            elapsed_s=time.perf_counter() - t0, device=str(torch_device), weights=weights,
+            mri_estimate=x_mri, notes=(despeckled.note, note), stage_seconds=stages,
+        )
+
+    @staticmethod
+    def _joint(fusion_input, xu0, params, reporter, device):
+        from ..joint_palm import joint_fuse
+
+        result = joint_fuse(fusion_input.y_m, xu0, fusion_input.d, params,
+                            y_u_raw=fusion_input.y_u, reporter=reporter, device=device)
+        link = result.link
+        note = (f"Joint PALM ({params.prior} prior, {result.iterations} iterations); link "
+                f"f(x) = {link.a:.4g} + {link.b:.4g} x + {link.c:.4g} |grad x|.")
+        return result.x_mri, result.x_us, note
+
+    @staticmethod
+    def _original(fusion_input, xu0, params, reporter, device):
+        from ..palm import estimate_link, link_on_image_scale, palm_fuse
+
         if params.link_fit == "reference":
             c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d))
         else:
             c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
-        stages["link"] = time.perf_counter() - t1
-
         reporter.check_cancel()
-        t2 = time.perf_counter()
-        torch_device = pick_device(device)
-        problem = make_problem(
-            fusion_input.y_m, xu0, c, params.palm_params(fusion_input.d), device=torch_device
-        )
-        state = initial_state(problem)
-        for i in range(params.iterations):
-            state = palm_step(state, problem, check_cancel=reporter.check_cancel)
-            preview = state.x_us.detach().cpu().numpy()
-            reporter.step(i + 1, params.iterations, f"PALM iteration {i + 1}", preview)
-        stages["palm"] = time.perf_counter() - t2
-        return FusionResult(
-            fused=state.x_us.detach().cpu().double().numpy(),
-            method=self.name,
-            params=params,
-            elapsed_s=time.perf_counter() - t0,
-            device=str(torch_device),
-            weights=weights,
-            mri_estimate=state.x_mri.detach().cpu().double().numpy(),
-            notes=tuple(notes),
-            stage_seconds=stages,
-        )
+        result = palm_fuse(fusion_input.y_m, xu0, c, legacy_palm_params(params, fusion_input.d),
+                           reporter=reporter, device=device)
+        return result.x_mri, result.x_us, f"Original PALM, {params.variant} variant."

@@ -1,0 +1,189 @@
+"""Opening scans in the window: file dialogs, drops, recent files, the demo pair, and showing the
+session's current pair in the MRI and US panes.
+
+Every scan opened goes to the :class:`engine.session.Session`, which starts a new pair; results of
+earlier pairs stay in the session with their own sources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from engine.errors import EndoFuseError
+from engine.scan import Scan
+
+from .image_pane import PaneImage
+from .window_level import WindowLevel
+
+SCAN_FILTERS = (
+    "Scans (*.dcm *.dicom *.ima *.png *.tif *.tiff *.jpg *.jpeg *.bmp *.mat *.npy);;All files (*)"
+)
+MAX_RECENT = 8
+
+
+def scan_lines(scan: Scan) -> tuple[str, ...]:
+    """The overlay text of a source pane: patient, study, series, file, size, spacing."""
+    info = scan.info
+    lines = []
+    if info.patient_name or info.patient_id:
+        lines.append(
+            " ".join(
+                p for p in (info.patient_name, info.patient_id and f"({info.patient_id})") if p
+            )
+        )
+    if info.study_date:
+        lines.append(f"Study {info.study_date}")
+    if info.series_description:
+        lines.append(info.series_description)
+    elif info.study_description:
+        lines.append(info.study_description)
+    size = f"{scan.shape[1]} x {scan.shape[0]} px"
+    lines.append(f"{scan.name}   {size}" if scan.path is not None else size)
+    if info.pixel_spacing_mm:
+        lines.append(f"{info.pixel_spacing_mm[1]:.3g} x {info.pixel_spacing_mm[0]:.3g} mm/px")
+    return tuple(lines)
+
+
+def file_window(scan: Scan) -> WindowLevel | None:
+    info = scan.info
+    if info.window_center is not None and info.window_width and info.window_width > 0:
+        return WindowLevel(float(info.window_center), float(info.window_width))
+    return None
+
+
+class LoadingMixin:
+    """The window's open/drop/recent-file actions (mixed into :class:`MainWindow`)."""
+
+    # ----- recent files ----------------------------------------------------------------------
+    def recent_files(self) -> list[tuple[str, str]]:
+        """(role, path) pairs, most recent first; role is "mri" or "us"."""
+        entries = self.settings.value("recent/files", [])
+        if isinstance(entries, str):
+            entries = [entries]
+        out = []
+        for entry in entries or []:
+            role, _, path = str(entry).partition("|")
+            if role in ("mri", "us") and path:
+                out.append((role, path))
+        return out
+
+    def _remember(self, role: str, path: Path) -> None:
+        entry = (role, str(Path(path).resolve()))
+        entries = [entry] + [e for e in self.recent_files() if e != entry]
+        self.settings.setValue("recent/files", [f"{r}|{p}" for r, p in entries[:MAX_RECENT]])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for role, path in self.recent_files():
+            label = f"{'MRI' if role == 'mri' else 'US'}: {Path(path).name}"
+            action = self.recent_menu.addAction(label)
+            action.setToolTip(path)
+            action.triggered.connect(
+                lambda checked=False, r=role, p=path: (
+                    self.open_mri(p) if r == "mri" else self.open_us(p)
+                )
+            )
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # ----- opening ---------------------------------------------------------------------------
+    def _ask_open(self, role: str) -> None:
+        title = "Open MRI" if role == "mri" else "Open ultrasound"
+        path, _ = QFileDialog.getOpenFileName(
+            self, title, self.settings.value("recent/dir", ""), SCAN_FILTERS
+        )
+        if path:
+            self.settings.setValue("recent/dir", str(Path(path).parent))
+            (self.open_mri if role == "mri" else self.open_us)(path)
+
+    def _load(self, path: str | Path) -> Scan | None:
+        from engine.pipeline import load
+
+        try:
+            return load(path)
+        except EndoFuseError as exc:
+            self.show_error(str(exc))
+            return None
+
+    def _open_role(self, role: str, path: str | Path) -> bool:
+        scan = self._load(path)
+        if scan is None:
+            return False
+        self._remember(role, Path(path))
+        self.session.open_scan(role, scan)
+        return True
+
+    def open_mri(self, path: str | Path) -> bool:
+        return self._open_role("mri", path)
+
+    def open_us(self, path: str | Path) -> bool:
+        return self._open_role("us", path)
+
+    def open_files(self, paths: list[str]) -> None:
+        """Files dropped outside the MRI/US panes: two pair by size, one fills the empty slot."""
+        paths = [str(p) for p in paths][:2]
+        if len(paths) == 2:
+            scans = [self._load(p) for p in paths]
+            if any(s is None for s in scans):
+                return
+            small, large = sorted(zip(scans, paths, strict=True), key=lambda sp: sp[0].pixels.size)
+            self._remember("mri", Path(small[1]))
+            self._remember("us", Path(large[1]))
+            self.session.open_scans(small[0], large[0])
+        elif paths and self.mri is None:
+            self.open_mri(paths[0])
+        elif paths and self.us is None:
+            self.open_us(paths[0])
+        elif paths:
+            self.statusBar().showMessage(
+                "Drop onto the MRI or the ultrasound pane to replace a scan.", 6000
+            )
+
+    def open_demo(self) -> bool:
+        """Load the built-in phantom pair (with its ground truth for reference scores)."""
+        try:
+            from engine.phantom import make_phantom_pair
+
+            fusion_input = make_phantom_pair(seed=0, size=600, d=6).fusion_input()
+        except EndoFuseError as exc:
+            self.show_error(str(exc))
+            return False
+        self.session.open_paired(fusion_input, "Demo phantom")
+        return True
+
+    # ----- showing the current pair ----------------------------------------------------------
+    def _mm_per_us_pixel(self, d: int) -> float | None:
+        if self.us is not None and self.us.info.pixel_spacing_mm:
+            return float(self.us.info.pixel_spacing_mm[1])
+        if self.mri is not None and self.mri.info.pixel_spacing_mm:
+            return float(self.mri.info.pixel_spacing_mm[1]) / d
+        return None
+
+    def _show_pair(self) -> None:
+        pair = self.session.pair
+        fusion_input = self.fusion_input
+        d = fusion_input.d if fusion_input is not None else 1
+        mm = self._mm_per_us_pixel(d)
+        first = all(p.content is None for p in self.panes)
+        paired = fusion_input is not None and fusion_input.mri is not None  # the fused field
+        for pane, scan, cell, label in (
+            (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
+            (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
+        ):
+            if scan is None:
+                pane.set_image(None)
+                continue
+            lines = scan_lines(scan)
+            if label == "MRI" and fusion_input is not None:
+                lines += (f"d = {d} (MRI pixel = {d} x {d} US pixels)",)
+            pane.set_image(PaneImage(scan.pixels, label, lines, cell, mm, file_window(scan)))
+        self._update_compare_sources()
+        self._update_enabled()
+        if first or fusion_input is not None:
+            QTimer.singleShot(0, self.reset_view)
+        if pair is not None and pair.error:
+            self.show_error(pair.error)
+        self.scans_changed.emit()

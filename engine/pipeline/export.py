@@ -1,0 +1,109 @@
+"""Export: one :func:`export` for every consumer; the format follows the suffix.
+
+==========  ===========================================================================
+suffix      written
+==========  ===========================================================================
+``.dcm``    a DICOM Secondary Capture derived image (:mod:`engine.dicom.export`): identity
+            and source references taken from the record's own scans, provenance in
+            DerivationDescription / ImageComments
+``.png``    8-bit, min-max scaled, provenance as PNG text chunks (:func:`engine.io.save_image`)
+``.tiff``   float32, provenance as JSON in ImageDescription
+``.npy``    float64, plus ``name.npy.json`` with the provenance (sources as nested JSON)
+==========  ===========================================================================
+
+The record's image is written (``which``: ``mri`` the MRI-contrast estimate, ``us`` the
+US-appearance image; default the record's choice), and the provenance says which. ``anonymise``
+applies to every format: the DICOM exporter's de-identification, and for the other formats the
+sources (file names, patient and instance identifiers) left out of the provenance. The path is
+checked by :func:`~engine.pipeline.paths.check_output_path` first (the command line calls it
+before the fusion too) and every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from ..scan import Scan
+from .paths import atomic_write, check_output_path, sidecar_path
+from .record import FusionRecord, ImageChoice
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def record_inputs(record: FusionRecord) -> list[Path | None]:
+    """The files the record came from (an export never replaces one of them)."""
+    return [scan.path for scan in (record.mri, record.us) if scan is not None]
+
+
+def _write_dicom(record: FusionRecord, path: Path, which, anonymise: bool) -> None:
+    from ..dicom import DicomExportOptions, export_derived_dicom
+
+    fi = record.fusion_input
+    result = dataclasses.replace(
+        record.result,
+        fused=record.pixels(which),
+        notes=(*record.result.notes, f"Image: {record.image_note(which)}."),
+    )
+    mri = record.mri if record.mri is not None else Scan(fi.y_m)
+    us = record.us if record.us is not None else Scan(fi.y_u)
+    export_derived_dicom(result, mri, us, path, options=DicomExportOptions(anonymise=anonymise))
+
+
+def export(
+    record: FusionRecord,
+    path: str | Path,
+    *,
+    which: ImageChoice | None = None,
+    overwrite: bool = False,
+    anonymise: bool = False,
+) -> Path:
+    """Write ``record``'s image to ``path`` (format by suffix); return the path written."""
+    from ..io import save_image
+
+    path = check_output_path(path, overwrite=overwrite, inputs=record_inputs(record))
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return atomic_write(path, lambda tmp: _write_dicom(record, tmp, which, anonymise))
+    provenance = record.provenance(which, anonymise)
+    pixels = record.pixels(which)
+    if path.suffix.lower() == ".npy":
+        sources = provenance["sources"] if anonymise else record.sources()
+        sidecar = dict(provenance, sources=sources, image_choice=record.resolved_image(which))
+        text = json.dumps(sidecar, indent=2, sort_keys=True)
+        atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: save_image(tmp, pixels, provenance))
+
+
+def load_record(path: str | Path) -> FusionRecord:
+    """Rebuild the record of a ``.npy`` export from its sidecar: the image, the method and the
+    source scans (re-read and re-paired with the recorded d), so that :func:`measure` gives the
+    numbers the viewer showed."""
+    import numpy as np
+
+    from ..errors import ScanReadError
+    from ..fusion import FusionResult
+    from .steps import load, pair
+
+    path = Path(path)
+    side = sidecar_path(path)
+    if path.suffix.lower() != ".npy" or not side.is_file():
+        raise ScanReadError(
+            f"{path.name} is not an EndoFuse .npy export with its {side.name} provenance file."
+        )
+    try:
+        info = json.loads(side.read_text())
+        sources = {role: info["sources"][role]["file"] for role in ("mri", "us")}
+        d = int(info["scale factor d"])
+        which = info.get("image_choice", "us")
+    except (ValueError, KeyError, TypeError):
+        raise ScanReadError(
+            f"{side.name} does not name both source files and the scale factor d."
+        ) from None
+    image = np.load(path, allow_pickle=False)
+    fusion_input = pair(load(sources["mri"]), load(sources["us"]), d=d)
+    result = FusionResult(
+        fused=image, method=str(info.get("method", "unknown")), params=None, elapsed_s=0.0,
+        mri_estimate=image if which == "mri" else None,
+    )
+    return FusionRecord(0, result, fusion_input, which)
