@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -163,6 +162,9 @@ class PairingPanel(QWidget):
         actions = QHBoxLayout()
         for button in (self.register_button, self.cancel_button, self.reset_button):
             actions.addWidget(button)
+        self.confirm_patients = QPushButton("Pair anyway (different patients)")
+        self.confirm_patients.setObjectName("confirm-patients")
+        self.confirm_patients.setVisible(False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.status = QLabel("")
@@ -180,6 +182,7 @@ class PairingPanel(QWidget):
         layout = QVBoxLayout(self)
         for part in (form, nudges, actions, overlay):
             layout.addLayout(part)
+        layout.addWidget(self.confirm_patients)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -245,6 +248,7 @@ class PairingController(QObject):
         p.register_button.clicked.connect(self.register)
         p.cancel_button.clicked.connect(self.cancel)
         p.reset_button.clicked.connect(lambda: self.set_transform(AffineTransform2D()))
+        p.confirm_patients.clicked.connect(self.confirm_patients)
         for key, button in p.nudge_buttons.items():
             button.clicked.connect(lambda _=False, k=key: self.nudge(*NUDGES[k]))
         p.opacity.valueChanged.connect(lambda v: [o.set_opacity(v / 100) for o in self.overlays])
@@ -266,37 +270,28 @@ class PairingController(QObject):
         )
 
     def pair(self, mri, us):
-        """The session's pairing: the panel's options, the patient question when needed; raises
-        the engine's error (which the window shows) when the scans do not pair."""
+        """The session's pairing with the panel's options; raises the engine's error (which the
+        window shows) when the scans do not pair. A patient mismatch also shows *Pair anyway*."""
         from engine.pairing import pair_scans
 
+        self.panel.confirm_patients.setVisible(False)
         try:
-            try:
-                fusion_input = pair_scans(mri, us, options=self.options(mri, us))
-            except PairingSafetyError as exc:
-                if "--allow-different-patients" not in str(exc) or not self._confirm(str(exc)):
-                    raise
-                self.confirmed_patients.add(_patients(mri, us))
-                fusion_input = pair_scans(mri, us, options=self.options(mri, us))
-        except EndoFuseError:
+            fusion_input = pair_scans(mri, us, options=self.options(mri, us))
+        except EndoFuseError as exc:
             self.report = None
             self._show_overlays(mri)
+            if isinstance(exc, PairingSafetyError) and "--allow-different-patients" in str(exc):
+                self.panel.confirm_patients.setVisible(True)
             raise
         self.report = fusion_input.pairing
         self.panel.status.setText("; ".join((self.report.roi.note, *self.report.notes)))
         self._show_overlays(mri)
         return fusion_input
 
-    def _confirm(self, sentence: str) -> bool:
-        answer = QMessageBox.question(
-            self.window,
-            "Different patients",
-            sentence.replace(
-                "confirm with --allow-different-patients (the viewer asks)", "pair them anyway"
-            )
-            + "\n\nPair these scans anyway?",
-        )
-        return answer == QMessageBox.StandardButton.Yes
+    def confirm_patients(self) -> None:
+        """The user's explicit confirmation that these two patients' scans are to be paired."""
+        self.confirmed_patients.add(_patients(self.window.mri, self.window.us))
+        self.repair()
 
     def _show_overlays(self, mri) -> None:
         image = dense_mri(self.report, mri.pixels) if self.report is not None else None

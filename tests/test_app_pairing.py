@@ -13,7 +13,6 @@ pytest.importorskip("pytestqt")
 
 import test_app_viewer  # noqa: E402 - its fixtures are reused below
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from engine.phantom import make_phantom_pair  # noqa: E402
 
@@ -28,17 +27,14 @@ def real_pair():
     return mri, Path(data_store.__file__).parent / "data" / "OBXXXX1A_2frame.dcm"
 
 
-def test_real_pair_with_text_patient_dialog_roi_nudge_and_overlay(window, qtbot, monkeypatch):
-    asked = []
-    monkeypatch.setattr(
-        QMessageBox,
-        "question",
-        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes,
-    )
+def test_real_pair_with_text_patient_confirmation_roi_nudge_and_overlay(window, qtbot):
     mri, us = real_pair()
     assert window.open_mri(mri) and window.open_us(us)
-    assert asked and "different patients" in asked[0]
+    assert "belong to different patients" in window.last_error and window.fusion_input is None
     controller = window.pairing
+    assert not controller.panel.confirm_patients.isHidden()
+    controller.panel.confirm_patients.click()
+    assert controller.panel.confirm_patients.isHidden() and window.fusion_input is not None
     report = window.fusion_input.pairing
     assert report.roi.roi.text() == "120,60,680,459"  # the image region, no text strip
     assert window.us_pane.content.pixels.shape == window.fusion_input.y_u.shape

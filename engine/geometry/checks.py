@@ -2,8 +2,9 @@
 
 * **Patient**: ``PatientID`` and ``PatientName`` are compared when both files carry them. A
   difference stops the pairing with :class:`~engine.errors.PairingSafetyError` unless the user
-  confirms it (``--allow-different-patients``, the viewer's dialog); the fused image then carries
-  the ultrasound's identity (the export takes it from the US first), which the note says.
+  confirms it (``--allow-different-patients``, the viewer's *Pair anyway* button); the fused
+  image then carries the ultrasound's identity (the export takes it from the US first), which the
+  note says.
 * **Study, frame of reference**: ``StudyInstanceUID`` and ``FrameOfReferenceUID`` only inform (MRI
   and US are usually separate examinations); the note says whether they match.
 * **Modality**: the MRI slot takes MR, the US slot US; files without a modality (PNG, MAT, NPY) and
@@ -86,8 +87,8 @@ def check_pair(mri: Scan, us: Scan, options: SafetyOptions = SafetyOptions()) ->
             raise PairingSafetyError(
                 f"The MRI and the ultrasound belong to different patients (patient "
                 f"{' and '.join(differs)} {'differ' if len(differs) > 1 else 'differs'}: MRI "
-                f"{_who(mri)}, ultrasound {_who(us)}); confirm with --allow-different-patients "
-                "(the viewer asks) if this is intended."
+                f"{_who(mri)}, ultrasound {_who(us)}); if this is intended, confirm with "
+                "--allow-different-patients (in the viewer: Pair anyway, in the Pairing dock)."
             )
         notes.append(
             "different patients confirmed by the user; the fused image carries the ultrasound's "
