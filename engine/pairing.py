@@ -156,7 +156,10 @@ def pair_scans(
 
 
 def _on_grid(scan: Scan, pixels: np.ndarray, spacing: tuple[float, float]) -> Scan:
-    """The scan with the pixels fused; its spacing updated when the file gave one."""
+    """The scan with the pixels fused (the scan itself when they are its own pixels); its spacing
+    updated when the file gave one."""
+    if pixels.shape == scan.shape and np.array_equal(pixels, scan.pixels):
+        return scan
     if scan.info.pixel_spacing_mm is None:
         return scan.with_pixels(pixels)
     return replace(scan, pixels=pixels, info=replace(scan.info, pixel_spacing_mm=spacing))
