@@ -27,10 +27,24 @@ class ExportMixin:
             self.show_error("There is no fused image yet; press Fuse first.")
         return record
 
+    def _dicom_options(self):
+        """The viewer's DICOM export choices: anonymise, blank outside the US region, and the
+        pseudonym file kept beside the viewer's settings (one pseudonym per patient)."""
+        from engine.dicom import DicomExportOptions
+
+        anonymise = self.act_anonymise.isChecked()
+        default = Path(self.settings.fileName()).with_name("pseudonyms.json")
+        pseudonyms = Path(str(self.settings.value("export/pseudonym_file", default)))
+        return DicomExportOptions(
+            anonymise=anonymise, pseudonym_file=pseudonyms if anonymise else None,
+            blank_outside_region=anonymise and self.act_blank_outside.isChecked(),
+        )
+
     def _write_record(self, record: FusionRecord, path: str | Path) -> Path | None:
         try:
             return export.export_fused(
-                record, path, self.results_panel.image, anonymise=self.act_anonymise.isChecked()
+                record, path, self.results_panel.image, anonymise=self.act_anonymise.isChecked(),
+                dicom_options=self._dicom_options(),
             )
         except (EndoFuseError, OSError) as exc:
             self.show_error(str(exc))
@@ -63,9 +77,9 @@ class ExportMixin:
         Returns True when the send was started; the outcome arrives in the status bar or as the
         error dialog.
         """
-        import tempfile
+        import shutil
 
-        from engine.dicom.send import parse_pacs_address
+        from engine.dicom.send import parse_pacs_address, temporary_send_folder
 
         record = self._current_record()
         if record is None:
@@ -83,13 +97,15 @@ class ExportMixin:
         except EndoFuseError as exc:
             self.show_error(str(exc))
             return False
-        folder = Path(tempfile.mkdtemp(prefix="endofuse-send-"))
+        folder = temporary_send_folder()
         path = self._write_record(record, folder / f"fused_{record.number}_{record.method}.dcm")
         if path is None:
+            shutil.rmtree(folder, ignore_errors=True)
             return False
         self.settings.setValue("pacs/address", address)
         self.statusBar().showMessage(f"Sending to {address}...")
-        self._send_job = start_send(path, address, self._on_sent, self.show_error)
+        self._send_job = start_send(path, address, self._on_sent, self.show_error,
+                                    remove_folder=True)
         return True
 
     def _on_sent(self, message: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.errors import EndoFuseError
 from engine.scan import Scan
@@ -100,10 +100,18 @@ class LoadingMixin:
             (self.open_mri if role == "mri" else self.open_us)(path)
 
     def _load(self, path: str | Path) -> Scan | None:
+        from engine.io import AmbiguousVariableError
         from engine.pipeline import load
 
         try:
-            return load(path)
+            try:
+                return load(path)
+            except AmbiguousVariableError as exc:  # a .mat with several images: ask which
+                name, ok = QInputDialog.getItem(
+                    self, "Choose the image", f"{Path(path).name} holds several images:",
+                    exc.names, 0, False,
+                )
+                return load(path, variable=name) if ok else None
         except EndoFuseError as exc:
             self.show_error(str(exc))
             return None

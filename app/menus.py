@@ -57,6 +57,10 @@ def build_actions(w) -> None:
     w.act_anonymise.setCheckable(True)
     w.act_anonymise.setChecked(w.settings.value("export/anonymise", True, type=bool))
     w.act_anonymise.toggled.connect(lambda on: w.settings.setValue("export/anonymise", on))
+    w.act_blank_outside = QAction("Blank outside the ultrasound region when anonymising", w)
+    w.act_blank_outside.setCheckable(True)
+    w.act_blank_outside.setChecked(w.settings.value("export/blank_outside", False, type=bool))
+    w.act_blank_outside.toggled.connect(lambda on: w.settings.setValue("export/blank_outside", on))
     w.preset_actions = [
         a(f"W/L {name}", lambda checked=False, n=n: w.apply_preset(n), str(n))
         for n, name in enumerate(PRESET_NAMES, start=1)
@@ -66,7 +70,8 @@ def build_actions(w) -> None:
     menu.addActions([w.act_open_mri, w.act_open_us, w.act_demo])
     w.recent_menu = menu.addMenu("Recent files")
     menu.addSeparator()
-    menu.addActions([w.act_export, w.act_export_view, w.act_copy, w.act_send, w.act_anonymise])
+    menu.addActions([w.act_export, w.act_export_view, w.act_copy, w.act_send, w.act_anonymise,
+                     w.act_blank_outside])
     menu.addSeparator()
     menu.addAction(w.act_quit)
     menu = w.menuBar().addMenu("&View")

@@ -20,20 +20,30 @@ class PacsSendSignals(QObject):
 
 
 class PacsSendJob(QRunnable):
-    """C-STORE ``path`` to ``address`` ("AET@HOST:PORT") on a pool thread."""
+    """C-STORE ``path`` to ``address`` ("AET@HOST:PORT") on a pool thread.
 
-    def __init__(self, path: Path, address: str, timeout_s: float = 10.0) -> None:
+    With ``remove_folder`` the file's folder is a temporary export folder, deleted after the
+    send whether it succeeded or not.
+    """
+
+    def __init__(
+        self, path: Path, address: str, timeout_s: float = 10.0, remove_folder: bool = False
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.address = address
         self.timeout_s = timeout_s
+        self.remove_folder = remove_folder
         self.signals = PacsSendSignals()
 
     def run(self) -> None:
-        from engine.dicom.send import send_files
+        from engine.dicom.send import send_files, send_folder_and_remove
 
         try:
-            send_files([self.path], self.address, timeout_s=self.timeout_s)
+            if self.remove_folder:
+                send_folder_and_remove(self.path.parent, self.address, timeout_s=self.timeout_s)
+            else:
+                send_files([self.path], self.address, timeout_s=self.timeout_s)
         except EndoFuseError as exc:
             self.signals.failed.emit(str(exc))
         except OSError as exc:
@@ -42,9 +52,12 @@ class PacsSendJob(QRunnable):
             self.signals.sent.emit(f"Sent {self.path.name} to {self.address}.")
 
 
-def start_send(path: Path, address: str, on_sent, on_failed, timeout_s: float = 10.0):
+def start_send(
+    path: Path, address: str, on_sent, on_failed, timeout_s: float = 10.0,
+    remove_folder: bool = False,
+):
     """Queue a send; ``on_sent``/``on_failed`` are called on the GUI thread with a sentence."""
-    job = PacsSendJob(path, address, timeout_s)
+    job = PacsSendJob(path, address, timeout_s, remove_folder)
     job.signals.sent.connect(on_sent)
     job.signals.failed.connect(on_failed)
     QThreadPool.globalInstance().start(job)

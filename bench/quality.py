@@ -5,7 +5,9 @@ pairs with ``--pairs tune``) it prints, in the units of the ground truth (the ma
 undone), PSNR / SSIM raw and PSNR after a least-squares affine match to the truth of
 
 * the MRI domain: the MRI alone (bicubic or as observed, Tikhonov and TV restoration with the
-  true PSF, :mod:`engine.baselines`) and each method's ``mri_estimate`` against the MRI truth;
+  true PSF, :mod:`engine.baselines`) and each method's ``mri_estimate`` against the MRI truth
+  (the methods' raw scores are those of the product's one metrics entry,
+  :func:`engine.pipeline.measure`, the same numbers the viewer and ``endofuse metrics`` show);
 * the US domain: the US alone (the bundled despeckler, the classical filter, the TV MRI mapped
   through the link) and each method's ``fused`` against the US truth;
 
@@ -38,6 +40,7 @@ from engine.baselines import link_mapped, mri_alone  # noqa: E402
 from engine.denoise import despeckle_stage  # noqa: E402
 from engine.methods import get_method, run  # noqa: E402
 from engine.metrics import reference_scores  # noqa: E402
+from engine.pipeline import record_of  # noqa: E402
 
 
 def affine_matched(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -54,10 +57,15 @@ class Score:
     seconds: float
 
 
-def score(image: np.ndarray, truth: np.ndarray, seconds: float) -> Score:
-    raw = reference_scores(image, truth)
+def score(image: np.ndarray, truth: np.ndarray, seconds: float, psnr: float | None = None,
+          ssim: float | None = None) -> Score:
+    """Raw PSNR / SSIM (given by :func:`engine.pipeline.measure` for a method's record, else
+    computed here with the same :func:`reference_scores`) and the affinely matched PSNR."""
+    if psnr is None or ssim is None:
+        raw = reference_scores(image, truth)
+        psnr, ssim = raw["PSNR"], raw["SSIM"]
     matched = reference_scores(affine_matched(image, truth), truth)
-    return Score(raw["PSNR"], raw["SSIM"], matched["PSNR"], seconds)
+    return Score(psnr, ssim, matched["PSNR"], seconds)
 
 
 def baselines(pair: TruthPair) -> dict[str, dict[str, Score]]:
@@ -99,11 +107,13 @@ def method_rows(pair: TruthPair, methods: list[str], steps: int | None,
                 changes["steps"] = steps
             result = run(method, fi, params_type(**changes))
             label = method + "".join(f" {k}={v}" for k, v in changes.items())
+            reference = record_of(result, fi).metrics.reference
             rows["US"][label] = score(result.fused * pair.us_scale, pair.us_truth,
-                                      result.elapsed_s)
+                                      result.elapsed_s, reference["PSNR"], reference["SSIM"])
             if result.mri_estimate is not None:
                 rows["MRI"][label] = score(result.mri_estimate * pair.mri_scale,
-                                           pair.mri_truth, result.elapsed_s)
+                                           pair.mri_truth, result.elapsed_s,
+                                           reference["MRI PSNR"], reference["MRI SSIM"])
     return rows
 
 

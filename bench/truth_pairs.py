@@ -47,7 +47,7 @@ def _pair(name, role, y_m, y_u, d, mri_truth, us_truth) -> TruthPair:
     m_scale, u_scale = float(np.max(y_m)), float(np.max(y_u))
     fusion_input = FusionInput(y_m / m_scale, y_u / u_scale, d,
                                mri=Scan(np.asarray(y_m)), us=Scan(np.asarray(y_u)),
-                               clean_us=us_truth / u_scale)
+                               clean_us=us_truth / u_scale, clean_mri=mri_truth / m_scale)
     return TruthPair(name, role, fusion_input, mri_truth, us_truth, m_scale, u_scale)
 
 

@@ -33,8 +33,8 @@ from .superres import (
 )
 
 #: relative weights chosen on the tuning pairs (bench/quality.py --tune), never on reported ones
-TIKHONOV_WEIGHT = 1.0
-TV_WEIGHT = 1.0
+TIKHONOV_WEIGHT = 0.3
+TV_WEIGHT = 0.3
 TV_ITERATIONS = 200
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -450,12 +450,18 @@ class DespeckleOutcome:
 
 def despeckle_stage(
     image: np.ndarray, enabled: bool = True, weights_path: Path | None = None,
-    choice: str = "learned",
+    choice: str = "learned", cancel: Callable[[], None] | None = None,
 ) -> DespeckleOutcome:
-    """Despeckle the US with :func:`default_despeckler` (or pass it through when disabled)."""
+    """Despeckle the US with :func:`default_despeckler` (or pass it through when disabled).
+
+    ``cancel()`` (raises to stop) is called before every layer of a network despeckler.
+    """
+    from .cancel_hooks import cancel_between_blocks
+
     if not enabled:
         return DespeckleOutcome(image, "US used without despeckling.")
     despeckler = default_despeckler(weights_path, choice)
-    return DespeckleOutcome(
-        despeckler.denoise(image), f"US despeckled with {despeckler.name}.", despeckler.weights
-    )
+    with cancel_between_blocks(getattr(despeckler, "model", None), cancel):
+        despeckled = despeckler.denoise(image)
+    return DespeckleOutcome(despeckled, f"US despeckled with {despeckler.name}.",
+                            despeckler.weights)

@@ -106,14 +106,13 @@ class EmParams:
 
 @dataclass(frozen=True)
 class PriorPullParams:
-    """The DDFM-PALM data step: joint PALM iterations pulled toward the diffusion estimate."""
+    """The DDFM-PALM data step: the joint model's US step pulled toward the diffusion estimate."""
 
     prior_weight: float = param(0.01, "Pull toward the diffusion estimate: rho_t = "
                                 "prior_weight (rho_floor + sigma_t^2) times the coupling "
                                 "weight; 0 reduces the step to PALM.", 0.0, 1e6, log_scale=True)
     rho_floor: float = param(1.0, "Pull left at the end of sampling (sigma_t -> 0), relative to "
                              "prior_weight; 0 lets the last steps be pure PALM.", 0.0, 100.0)
-    palm_iterations: int = param(1, "Joint PALM iterations per diffusion step.", 1, 50)
 
 
 @dataclass(frozen=True)

@@ -157,17 +157,19 @@ def fit_link(problem: JointProblem, x: torch.Tensor) -> LinkFit:
     return LinkFit(*(float(v) for v in coef))
 
 
-def mri_only(problem: JointProblem) -> torch.Tensor:
+def mri_only(problem: JointProblem, check_cancel=None) -> torch.Tensor:
     """The restoration of the MRI alone with the same prior (the start of x1)."""
     if problem.weights.prior == "tv":
         start = tikhonov_restore(problem.system, problem.y_m, problem.lam)
         return tv_restore(problem.system, problem.y_m, problem.lam, start,
-                          iterations=4 * problem.weights.prior_iterations)[0]
+                          iterations=4 * problem.weights.prior_iterations,
+                          check_cancel=check_cancel)[0]
     return tikhonov_restore(problem.system, problem.y_m, problem.lam)
 
 
-def initial_joint_state(problem: JointProblem) -> JointState:
-    x1 = mri_only(problem)
+def initial_joint_state(problem: JointProblem, check_cancel=None) -> JointState:
+    """x1 = the MRI-only restoration, x2 = u; ``check_cancel`` is called between the solves."""
+    x1 = mri_only(problem, check_cancel)
     return JointState(x1, problem.u.clone(), fit_link(problem, x1),
                       step_factor=problem.weights.step_factor)
 
@@ -207,7 +209,7 @@ def link_jacobian_norm2(x: torch.Tensor, link: LinkFit, iterations: int = POWER_
     return value
 
 
-def mri_step(state: JointState, problem: JointProblem, link: LinkFit
+def mri_step(state: JointState, problem: JointProblem, link: LinkFit, check_cancel=None
              ) -> tuple[torch.Tensor, TvSplit | None]:
     """Proximal-gradient step on x1 (step 2 of the module docstring)."""
     x1 = state.x_mri
@@ -221,7 +223,7 @@ def mri_step(state: JointState, problem: JointProblem, link: LinkFit
     if problem.weights.prior == "tv":
         return tv_restore(problem.system, problem.y_m, problem.lam, x1, pull=lipschitz,
                           target=target, iterations=problem.weights.prior_iterations,
-                          split=state.split)
+                          split=state.split, check_cancel=check_cancel)
     return tikhonov_restore(problem.system, problem.y_m, problem.lam, lipschitz, target), None
 
 
@@ -246,15 +248,15 @@ def us_step(x_mri: torch.Tensor, problem: JointProblem, link: LinkFit, start: to
     return x
 
 
-def joint_step(state: JointState, problem: JointProblem, prior: PriorPull | None = None
-               ) -> JointState:
+def joint_step(state: JointState, problem: JointProblem, prior: PriorPull | None = None,
+               check_cancel=None) -> JointState:
     """One PALM iteration: link refit, MRI step, US step.
 
     The MRI step is ``step_factor`` times the Lipschitz step 1/L; when Phi rises, the factor of
     the following iterations is halved (down to 1, the step PALM's convergence proof takes).
     """
     link = fit_link(problem, state.x_mri)
-    x1, split = mri_step(state, problem, link)
+    x1, split = mri_step(state, problem, link, check_cancel)
     x2 = us_step(x1, problem, link, state.x_us, prior)
     if not (bool(torch.isfinite(x1).all()) and bool(torch.isfinite(x2).all())):
         raise NumericalError("The joint PALM fusion diverged (non-finite values); lower the "
@@ -287,7 +289,7 @@ def joint_fuse(y_m, u, d: int, weights: JointWeights | None = None, y_u_raw=None
     weights = weights or JointWeights()
     problem = make_joint_problem(y_m, u, d, weights, y_u_raw, device)
     reporter.check_cancel()
-    state = initial_joint_state(problem)
+    state = initial_joint_state(problem, reporter.check_cancel)
     start = state.x_mri
 
     def out(image: torch.Tensor) -> np.ndarray:
@@ -296,7 +298,7 @@ def joint_fuse(y_m, u, d: int, weights: JointWeights | None = None, y_u_raw=None
     n = weights.iterations
     for i in range(n):
         reporter.check_cancel()
-        state = joint_step(state, problem)
+        state = joint_step(state, problem, check_cancel=reporter.check_cancel)
         if on_iteration is not None:
             on_iteration(state)
         reporter.step(i + 1, n, f"PALM iteration {i + 1}/{n}", out(state.x_mri))

@@ -212,8 +212,13 @@ def make_problem(
 
 def mri_update(state: PalmState, problem: PalmProblem) -> torch.Tensor:
     """Closed-form MRI step (see module docstring); returns the new x1 on the US grid."""
+    from . import palm_kernels
+
     p, link = problem.params, problem.link
     x1k, x2 = state.x_mri, state.x_us
+    if palm_kernels.applies(x1k, x2):  # fused passes and real FFTs
+        weighted_target = palm_kernels.mri_target(x1k, x2, problem.link_slope, link.c, p.tau1)
+        return palm_kernels.mri_solve(weighted_target, problem)
     slope = PolynomialLink.horner_images(x1k, problem.link_slope)  # f'(x1k; g_yint), hoisted
     # 2 tau1 X = 2 tau1 x1k - 8 tau1 f'(x1k) (x2 - f(x1k)), built in place
     weighted_target = torch.sub(x2, link.of_image(x1k)).mul_(slope)
@@ -267,28 +272,42 @@ def us_descent_reference(
     which saves one pass over the image per step; x = y - z at the end. The step norm |delta|
     is the reference's stop test.
     """
+    from . import palm_kernels
+
     p = problem.params
     shape = tuple(x1.shape)
     alpha = p.step
     rho = 0.0 if prior is None else prior.rho
     y = problem.xu0_vector
-    target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
+    anchor = None if prior is None else _column_major(prior.anchor)
     a0 = 2 * alpha * p.tau3 + alpha * p.tau4 / 2 + alpha * rho
     a1 = alpha * p.tau3
-    b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
-    if prior is None:
-        z = torch.full_like(y, -EPSILON)
+    fused = palm_kernels.applies(x1, x2_prev, y)
+    if fused:  # b' in one pass, reading the images in column-major order
+        b = palm_kernels.descent_offset(
+            x1, x2_prev, y, anchor, problem.link.c, alpha * p.tau4 / 2,
+            -alpha * p.tau2 * p.gamma, alpha * rho, a0, a1,
+        )
     else:
-        anchor = _column_major(prior.anchor)
-        b = b + (alpha * rho) * anchor
-        z = y - anchor
-    b.sub_(_tridiagonal(y, a0, a1))  # b' = b - S y
+        target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
+        b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
+        if anchor is not None:
+            b = b + (alpha * rho) * anchor
+        b.sub_(_tridiagonal(y, a0, a1))  # b' = b - S y
+    z = torch.full_like(y, -EPSILON) if anchor is None else y - anchor
+    steps = 0
+    if fused:  # one fused pass per step while the speckle term is negligible
+        steps, finished = palm_kernels.descend_speckle_free(
+            z, b, a0, a1, alpha * p.tau2, p.inner_iterations, p.min_step_norm, check_cancel,
+            CANCEL_CHECK_EVERY,
+        )
+        if finished:
+            return palm_kernels.image_of_difference(y, z, shape), steps
     delta = torch.empty_like(z)
     # views made once: neighbours k-1 / k+1, and the two end points (stride N - 1)
     delta_hi, delta_lo, z_lo, z_hi = delta[1:], delta[:-1], z[:-1], z[1:]
     last = max(z.numel() - 1, 1)
     delta_ends, z_ends = delta[::last], z[::last]
-    steps = 0
     while steps < p.inner_iterations:
         if check_cancel is not None and steps % CANCEL_CHECK_EVERY == 0:
             check_cancel()

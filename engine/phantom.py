@@ -348,11 +348,15 @@ class PhantomPair:
     settings: PhantomSettings = field(default_factory=PhantomSettings)
 
     def fusion_input(self) -> FusionInput:
-        """The paired problem; ``clean_us`` is scaled like y_u (divided by max of the US)."""
+        """The paired problem; ``clean_us`` / ``clean_mri`` are scaled like y_u / y_m."""
+        import dataclasses
+
         from .pairing import pair_scans
 
         scale = float(np.max(self.us.pixels))
-        return pair_scans(self.mri, self.us, d=self.d, clean_us=self.clean_us / scale)
+        paired = pair_scans(self.mri, self.us, d=self.d, clean_us=self.clean_us / scale)
+        return dataclasses.replace(
+            paired, clean_mri=self.clean_tissue / float(np.max(self.mri.pixels)))
 
 
 def make_phantom_pair(

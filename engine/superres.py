@@ -161,7 +161,7 @@ def shrink(q: torch.Tensor, threshold: float) -> torch.Tensor:
 def tv_restore(system: NormalSystem, y: torch.Tensor, lam: float, x0: torch.Tensor,
                pull: float = 0.0, target: torch.Tensor | None = None,
                iterations: int = 50, split: TvSplit | None = None,
-               ) -> tuple[torch.Tensor, TvSplit]:
+               check_cancel=None) -> tuple[torch.Tensor, TvSplit]:
     """ADMM for 1/2||S H x - y||^2 + (b/2)||x - t||^2 + lam TV(x) (b = ``pull``); (x, split).
 
     With beta = ADMM_PENALTY lam, every iteration reads
@@ -181,6 +181,8 @@ def tv_restore(system: NormalSystem, y: torch.Tensor, lam: float, x0: torch.Tens
     z, v = split.z, split.v
     x = x0
     for _ in range(iterations):
+        if check_cancel is not None:
+            check_cancel()
         rhs = -beta * periodic_divergence(z - v)
         if fixed is not None:
             rhs = rhs + fixed

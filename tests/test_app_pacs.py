@@ -78,6 +78,7 @@ def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
     stored = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     assert np.max(np.abs(stored - fused)) <= float(ds.RescaleSlope)
     assert window.settings.value("pacs/address") == address
+    qtbot.waitUntil(lambda: not window._send_job.path.parent.exists(), timeout=10_000)
 
 
 def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
@@ -86,6 +87,7 @@ def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
     assert "127.0.0.1" in window.last_error
     assert window.results_panel.records  # nothing lost
+    qtbot.waitUntil(lambda: not window._send_job.path.parent.exists(), timeout=10_000)
 
 
 def test_bad_pacs_address_is_refused_before_sending(qtbot, window):

@@ -409,3 +409,45 @@ def test_diffusion_fusion_shows_live_previews(qtbot, window, phantom_files, shar
     record = window.results_panel.current()
     assert record.method == "ddfm-em" and record.result.fused.shape == (120, 120)
     assert window.fused_pane.overlay.title.startswith("Fused: #1 ddfm-em")
+
+
+def test_mat_with_several_images_asks_which_one(window, tmp_path, monkeypatch):
+    import scipy.io
+    from PySide6.QtWidgets import QInputDialog
+
+    pair = make_phantom_pair(seed=0, size=120, d=6)
+    path = tmp_path / "pair.mat"
+    scipy.io.savemat(path, {"mri": pair.mri.pixels, "us": pair.us.pixels})
+    offered = []
+
+    def choose(parent, title, label, items, *args):
+        offered.append(list(items))
+        return "us", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", choose)
+    assert window.open_us(path)
+    assert offered == [["mri", "us"]] and window.us.info.notes["variable"] == "us"
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *args: ("", False))
+    assert not window.open_mri(path)  # the user closed the list: nothing loaded, no error
+
+
+def test_anonymised_exports_share_the_patients_pseudonym_and_can_blank(qtbot, window, tmp_path,
+                                                                        dicom_pair_writer):
+    import pydicom
+
+    mri, us = dicom_pair_writer(tmp_path / "src", "PATIENT-Q", 60, seed=2)
+    assert window.open_mri(mri) and window.open_us(us)
+    _quick_palm(window, iterations=1)
+    _fuse(qtbot, window)
+    window.act_anonymise.setChecked(True)
+    first = pydicom.dcmread(window.export_fused(tmp_path / "a.dcm"))
+    window.act_blank_outside.setChecked(True)
+    second = pydicom.dcmread(window.export_fused(tmp_path / "b.dcm"))
+    assert first.PatientID == second.PatientID != "PATIENT-Q"
+    assert "113101" in [c.CodeValue for c in second.DeidentificationMethodCodeSequence]
+    mapping = Path(window.settings.fileName()).with_name("pseudonyms.json")
+    assert mapping.is_file() and "PATIENT-Q" in mapping.read_text()
+    assert window.open_demo()  # PNG-like phantom: no ultrasound regions to blank outside
+    _fuse(qtbot, window)
+    assert window.export_fused(tmp_path / "c.dcm") is None
+    assert "region is not known" in window.last_error

@@ -210,42 +210,45 @@ def test_user_prior_file_must_describe_itself(tmp_path, tiny_path):
 
 
 def _palm_corrector(pair, prior_weight=1.0):
-    from engine.palm import link_on_image_scale, make_problem
+    from engine.joint_palm import initial_joint_state, joint_step, make_joint_problem
 
     params = DdfmPalmParams()
-    c = link_on_image_scale(pair.y_m, pair.y_u, pair.d)
-    problem = make_problem(pair.y_m, pair.y_u, c, params.palm_params(pair.d))
-    return PalmCorrector(problem, prior_weight, params.palm_iterations)
+    problem = make_joint_problem(pair.y_m, pair.y_u, pair.d, params)
+    state = initial_joint_state(problem)
+    for _ in range(5):
+        state = joint_step(state, problem)
+    return PalmCorrector(problem, state, prior_weight)
 
 
 def test_palm_step_returns_a_perfect_estimate_and_follows_the_prior():
     pair = _pair(size=(24, 20), d=2)
     corrector = _palm_corrector(pair)
-    state0 = corrector.initial_state()
-    # the data-consistent image: iterate the late-step correction to its fixed point
-    u = torch.from_numpy(pair.y_u.copy())
-    state = state0
-    for _ in range(40):
-        state = corrector.data_step(u, state, noise_level=0.01)
-        u = state.x_us
-    perfect = u
-    returned = corrector.data_step(perfect, state, noise_level=0.01).x_us
+    state = corrector.initial_state()
+    crop = corrector.problem.crop
+    # the data-consistent US of the PALM solution is a fixed point of the data step
+    perfect = crop(state.x_us)
+    returned = crop(corrector.data_step(perfect, state, noise_level=0.01).x_us)
     assert float((returned - perfect).abs().max()) < 1e-3
     # a wrong estimate is pulled toward the data, but its difference survives in part
     rng = np.random.default_rng(1)
     wrong = perfect + torch.from_numpy(0.2 * rng.standard_normal(perfect.shape))
-    moved = corrector.data_step(wrong, state, noise_level=0.01).x_us
+    moved = crop(corrector.data_step(wrong, state, noise_level=0.01).x_us)
     gap_before = float((wrong - perfect).abs().mean())
     gap_after = float((moved - perfect).abs().mean())
     assert 0.05 * gap_before < gap_after < 0.9 * gap_before  # output depends on the prior
     # early (large noise level) the estimate is returned almost unchanged
-    early = corrector.data_step(wrong, state, noise_level=100.0).x_us
+    early = crop(corrector.data_step(wrong, state, noise_level=100.0).x_us)
     assert float((early - wrong).abs().max()) < 1e-3
+    # the MRI block is held at the PALM solution
+    held = corrector.data_step(wrong, state, noise_level=0.01).x_mri
+    assert torch.equal(held, state.x_mri)
     # with rho_floor = 0 the pull vanishes with the noise level: late steps are plain PALM
+    w = corrector.problem.w
     free = replace(corrector, rho_floor=0.0)
-    assert free.rho(0.01) == pytest.approx(1e-4) and corrector.rho(0.01) == pytest.approx(1.0001)
-    plain = replace(corrector, prior_weight=0.0).data_step(wrong, state, noise_level=0.01).x_us
-    late = free.data_step(wrong, state, noise_level=0.01).x_us
+    assert free.rho(0.01) == pytest.approx(1e-4 * w)
+    assert corrector.rho(0.01) == pytest.approx(1.0001 * w)
+    plain = crop(replace(corrector, prior_weight=0.0).data_step(wrong, state, 0.01).x_us)
+    late = crop(free.data_step(wrong, state, noise_level=0.01).x_us)
     assert float((late - plain).abs().max()) < 0.01 * gap_before
     # luminance mapping is the inverse pair
     np.testing.assert_allclose(unit_from_luma(luma_from_unit(np.array([0.0, 0.3, 1.0]))),

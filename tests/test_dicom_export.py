@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import json
 import os
@@ -24,15 +23,8 @@ from engine.dicom import (
     read_dicom,
     write_source_dicom,
 )
-from engine.dicom.export import (
-    LT_MAX,
-    ST_MAX,
-    STORED_MAX,
-    TRUNCATION_MARK,
-    provenance_record,
-    quantise,
-    shift_date,
-)
+from engine.dicom.export import LT_MAX, ST_MAX, TRUNCATION_MARK, provenance_record
+from engine.dicom.quantise import STORED_MAX, quantise
 from engine.errors import InvalidImageError
 from engine.fusion import FusionResult, WeightsIdentity
 from engine.io import load_scan
@@ -208,38 +200,13 @@ def test_weights_hash_and_long_parameters(case, tmp_path):
 # ------------------------------------------------------------------------- anonymisation
 
 
-def test_anonymised_with_shifted_dates(case, tmp_path):
-    options = DicomExportOptions(anonymise=True, date_shift_days=-400)
+@pytest.mark.parametrize("options", [
+    DicomExportOptions(anonymise=True, date_shift_days=-400),
+    DicomExportOptions(anonymise=True, keep_source_references=True, blank_outside_region=True),
+])
+def test_anonymised_exports_are_valid_for_dciodvfy(case, tmp_path, options):
+    """What anonymisation removes is tested in test_anonymise.py; here: still a valid file."""
     out = export_derived_dicom(case.result, case.mri, case.us, tmp_path / "anon.dcm", options)
-    ds = pydicom.dcmread(out)
-    us_ds = pydicom.dcmread(case.us_path)
-    assert str(ds.PatientName) == "ANONYMOUS^PATIENT" and ds.PatientID == "ANON"
-    assert not ds.PatientBirthDate and not ds.AccessionNumber and not ds.ReferringPhysicianName
-    assert ds.StudyDate == shift_date(us_ds.StudyDate, -400)
-    original = dt.datetime.strptime(us_ds.StudyDate, "%Y%m%d")
-    assert dt.datetime.strptime(ds.StudyDate, "%Y%m%d") == original - dt.timedelta(days=400)
-    assert ds.StudyInstanceUID != us_ds.StudyInstanceUID
-    assert ds.PatientIdentityRemoved == "YES"
-    assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
-    assert "SourceImageSequence" not in ds
-    raw = out.read_bytes()
-    for secret in (b"PHANTOM^PAIR", b"PHANTOM-0001", b"ACC0001", b"19800101", b"REFERRING"):
-        assert secret not in raw
-    # a second export of the same study lands in the same anonymous study
-    again = export_derived_dicom(case.result, case.mri, case.us, tmp_path / "b.dcm", options)
-    assert pydicom.dcmread(again).StudyInstanceUID == ds.StudyInstanceUID
-    assert dciodvfy_errors(out) == []
-
-
-def test_anonymised_with_dates_removed_and_references_kept(case, tmp_path):
-    options = DicomExportOptions(anonymise=True, keep_source_references=True)
-    out = export_derived_dicom(case.result, case.mri, case.us, tmp_path / "anon.dcm", options)
-    ds = pydicom.dcmread(out)
-    assert not ds.StudyDate and not ds.ContentDate
-    assert "InstanceCreationDate" not in ds and "DateOfSecondaryCapture" not in ds
-    assert ds.LongitudinalTemporalInformationModified == "REMOVED"
-    assert len(ds.SourceImageSequence) == 2
-    assert b"PHANTOM^PAIR" not in out.read_bytes()
     assert dciodvfy_errors(out) == []
 
 

@@ -82,7 +82,7 @@ def _orthanc_binary() -> str:
 class OrthancServer:
     """A private Orthanc: own configuration, storage and ports, REST on loopback only."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_config: dict | None = None) -> None:
         self.root = root
         self.http_port = _free_port()
         self.dicom_port = _free_port()
@@ -104,6 +104,7 @@ class OrthancServer:
             "ConcurrentJobs": 1,
             "HttpThreadsCount": 4,
             "StableAge": 1,
+            **(extra_config or {}),
         }
         self.config_path = root / "orthanc.json"
         self.config_path.write_text(json.dumps(config, indent=2))
@@ -253,3 +254,45 @@ def test_non_dicom_file_is_refused_before_connecting(tmp_path):
         send_files([text], PacsAddress("PACS", LOOPBACK, 1), timeout_s=1)
     with pytest.raises(PacsError, match="does not exist"):
         send_files([tmp_path / "missing.dcm"], PacsAddress("PACS", LOOPBACK, 1), timeout_s=1)
+
+
+# ------------------------------------------------------------- timeout and temporary files
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 600.5, float("nan"), float("inf")])
+def test_timeout_outside_0_600_is_refused_first(tmp_path, timeout):
+    with pytest.raises(PacsError, match="more than 0 and at most 600 seconds"):
+        send_files([tmp_path / "missing.dcm"], PacsAddress("PACS", LOOPBACK, 1), timeout_s=timeout)
+
+
+def test_cli_timeout_is_validated(exported, capsys):
+    path, _ = exported
+    status = cli_main(["send", str(path), "--pacs", "PACS@127.0.0.1:104", "--timeout", "0"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "at most 600 seconds" in err
+
+
+def _temporary_copy(path: Path) -> Path:
+    from engine.dicom.send import temporary_send_folder
+
+    folder = temporary_send_folder()
+    shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_temporary_folder_is_deleted_after_a_send(orthanc, exported):
+    from engine.dicom.send import send_folder_and_remove
+
+    folder = _temporary_copy(exported[0])
+    address = PacsAddress(ORTHANC_AET, LOOPBACK, orthanc.dicom_port)
+    assert len(send_folder_and_remove(folder, address, timeout_s=15)) == 1
+    assert not folder.exists()
+
+
+def test_temporary_folder_is_deleted_after_a_failed_send(exported):
+    from engine.dicom.send import send_folder_and_remove
+
+    folder = _temporary_copy(exported[0])
+    with pytest.raises(PacsError, match="No answer from a PACS"):
+        send_folder_and_remove(folder, PacsAddress("PACS", LOOPBACK, _free_port()), timeout_s=5)
+    assert not folder.exists()

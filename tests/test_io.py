@@ -41,8 +41,14 @@ def test_tiff_jpeg_npy_mat(tmp_path):
     np.save(tmp_path / "a.npy", img)
     np.testing.assert_array_equal(load_scan(tmp_path / "a.npy").pixels, img)
     scipy.io.savemat(tmp_path / "a.mat", {"label": np.array([1.0]), "irm": img, "other": img * 2})
-    np.testing.assert_array_equal(load_scan(tmp_path / "a.mat").pixels, img)
-    np.testing.assert_array_equal(load_scan(tmp_path / "a.mat", variable="other").pixels, img * 2)
+    with pytest.raises(ScanReadError, match=r"several 2-D images \(irm, other\)"):
+        load_scan(tmp_path / "a.mat")
+    np.testing.assert_array_equal(load_scan(tmp_path / "a.mat", variable="irm").pixels, img)
+    scan = load_scan(tmp_path / "a.mat", variable="other")
+    np.testing.assert_array_equal(scan.pixels, img * 2)
+    assert scan.info.notes["variable"] == "other"
+    scipy.io.savemat(tmp_path / "b.mat", {"label": np.array([1.0]), "irm": img})
+    np.testing.assert_array_equal(load_scan(tmp_path / "b.mat").pixels, img)
     with pytest.raises(ScanReadError, match="no variable 'nope'"):
         load_scan(tmp_path / "a.mat", variable="nope")
     Image.fromarray(img.astype(np.uint8)).save(tmp_path / "a.jpg", quality=95)

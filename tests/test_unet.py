@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from engine.diffusion.unet import ADMUNet, load_adm_weights, timestep_embedding
 from engine.errors import WeightsError
@@ -149,3 +150,120 @@ def test_norm_groups_option_keeps_the_state_dict_layout():
         assert torch.isfinite(small(x, t)).all()
     with pytest.raises(ValueError, match="normalisation groups"):
         ADMUNet(**{**config, "num_channels": 16})
+
+
+# --- every option combination of the reference configuration keys -------------------------
+
+OPTIONS_BASE = dict(image_size=32, num_channels=32, num_res_blocks=1, channel_mult="1,2",
+                    attention_resolutions="16", dropout=0.0)
+
+
+def _randomised(model: ADMUNet, seed: int) -> ADMUNet:
+    """Non-trivial weights everywhere (the reference zero-initialises some output convs)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
+    return model.eval()
+
+
+@pytest.mark.parametrize("resblock_updown", [False, True])
+@pytest.mark.parametrize("use_scale_shift_norm", [False, True])
+@pytest.mark.parametrize("learn_sigma", [False, True])
+@pytest.mark.parametrize("heads", [dict(num_heads=2, num_head_channels=-1),
+                                   dict(num_heads=4, num_head_channels=16)])
+def test_every_option_combination_loads_strictly_and_reproduces(
+    resblock_updown, use_scale_shift_norm, learn_sigma, heads, tmp_path
+):
+    config = dict(OPTIONS_BASE, resblock_updown=resblock_updown, learn_sigma=learn_sigma,
+                  use_scale_shift_norm=use_scale_shift_norm, **heads)
+    source = _randomised(ADMUNet(**config), seed=3)
+    path = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), path)
+    with torch.device("meta"):
+        skeleton = ADMUNet(**source.config)
+    loaded = load_adm_weights(skeleton, path).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    t = torch.tensor([10, 900])
+    with torch.no_grad():
+        expected, out = source(x, t), loaded(x, t)
+    assert out.shape == (2, 6 if learn_sigma else 3, 32, 32)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    assert out.std() > 1e-3  # the weights matter
+    emb_out = loaded.state_dict()["input_blocks.1.0.emb_layers.1.weight"].shape
+    assert emb_out == ((64 if use_scale_shift_norm else 32), 128)
+
+
+def test_convolutional_resampling_has_the_reference_keys():
+    """resblock_updown=False: Downsample ``op`` and Upsample ``conv`` modules between levels."""
+    config = dict(OPTIONS_BASE, num_res_blocks=2, resblock_updown=False, num_head_channels=16)
+    state = {k: tuple(v.shape) for k, v in ADMUNet(**config).state_dict().items()}
+    # input: 0 conv; 1-2 ResBlocks (32px); 3 Downsample; 4-5 ResBlocks + attention (16px)
+    assert state["input_blocks.3.0.op.weight"] == (32, 32, 3, 3)
+    assert state["input_blocks.3.0.op.bias"] == (32,)
+    assert not any(k.startswith("input_blocks.3.0.in_layers") for k in state)
+    # output: 0-2 at 16px (ResBlock, attention), the last with the Upsample; 3-5 at 32px
+    assert state["output_blocks.2.2.conv.weight"] == (64, 64, 3, 3)
+    assert state["output_blocks.2.2.conv.bias"] == (64,)
+    resampling = sorted(k for k in state if ".op." in k or ".conv." in k)
+    assert resampling == ["input_blocks.3.0.op.bias", "input_blocks.3.0.op.weight",
+                          "output_blocks.2.2.conv.bias", "output_blocks.2.2.conv.weight"]
+    pooled = ADMUNet(**config, conv_resample=False)
+    assert not any(".op." in k or ".conv." in k for k in pooled.state_dict())
+    assert pooled.config["conv_resample"] is False and "conv_resample" not in ADMUNet().config
+    assert ADMUNet(**pooled.config).config == pooled.config
+
+
+def test_resampling_modules_follow_their_equations():
+    from engine.diffusion.unet_blocks import Downsample, Upsample
+
+    x = torch.randn(2, 8, 6, 10, generator=torch.Generator().manual_seed(0))
+    down = Downsample(8, use_conv=True)
+    torch.testing.assert_close(
+        down(x), F.conv2d(x, down.op.weight, down.op.bias, stride=2, padding=1)
+    )
+    pooled = Downsample(8, use_conv=False)(x)
+    torch.testing.assert_close(pooled, x.reshape(2, 8, 3, 2, 5, 2).mean(dim=(3, 5)))
+    up = Upsample(8, use_conv=True)
+    nearest = x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    torch.testing.assert_close(up(x), F.conv2d(nearest, up.conv.weight, up.conv.bias, padding=1))
+    torch.testing.assert_close(Upsample(8, use_conv=False)(x), nearest)
+
+
+def test_resblock_without_scale_shift_adds_the_embedding_before_the_norm():
+    """h = conv_out(SiLU(GN(conv_in(SiLU(GN(x))) + Linear(SiLU(emb))))) + skip(x)."""
+    from engine.diffusion.unet_blocks import ResBlock
+
+    block = ResBlock(32, 16, 0.0, 64, use_scale_shift_norm=False).eval()
+    for p in block.parameters():
+        p.data.normal_(0, 0.1, generator=torch.Generator().manual_seed(p.numel()))
+    x = torch.randn(2, 32, 8, 8, generator=torch.Generator().manual_seed(1))
+    emb = torch.randn(2, 16, generator=torch.Generator().manual_seed(2))
+    gn_in, conv_in = block.in_layers[0], block.in_layers[2]
+    gn_out, conv_out = block.out_layers[0], block.out_layers[3]
+    lin, skip = block.emb_layers[1], block.skip_connection
+    h = F.conv2d(F.silu(F.group_norm(x, 32, gn_in.weight, gn_in.bias)), conv_in.weight,
+                 conv_in.bias, padding=1)
+    h = h + F.linear(F.silu(emb), lin.weight, lin.bias)[:, :, None, None]
+    h = F.conv2d(F.silu(F.group_norm(h, 32, gn_out.weight, gn_out.bias)), conv_out.weight,
+                 conv_out.bias, padding=1)
+    expected = F.conv2d(x, skip.weight, skip.bias) + h
+    with torch.no_grad():
+        torch.testing.assert_close(block(x, emb), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_heads_by_count_and_by_width_agree_when_they_name_the_same_split():
+    from engine.diffusion.unet import AttentionBlock
+
+    by_count = AttentionBlock(64, num_heads=4, num_head_channels=-1, new_order=False)
+    by_width = AttentionBlock(64, num_heads=1, num_head_channels=16, new_order=False)
+    two_heads = AttentionBlock(64, num_heads=2, num_head_channels=-1, new_order=False)
+    for p in by_count.parameters():
+        p.data.normal_(0, 0.2, generator=torch.Generator().manual_seed(p.numel()))
+    by_width.load_state_dict(by_count.state_dict())
+    two_heads.load_state_dict(by_count.state_dict())
+    assert (by_count.num_heads, by_width.num_heads, two_heads.num_heads) == (4, 4, 2)
+    x = torch.randn(1, 64, 4, 4, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(by_count(x), by_width(x))
+        assert (by_count(x) - two_heads(x)).abs().max() > 1e-3

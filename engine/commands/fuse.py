@@ -2,8 +2,7 @@
 
 The pipeline in order: the output path is checked first (suffix, folder, permission, an existing
 file without ``--overwrite``: one sentence and exit 2 before anything is loaded), then
-load -> pair (region, spacings, d, ``--register``: :mod:`engine.commands.register`) -> fuse ->
-export (:mod:`engine.pipeline`). ``--image mri`` (default) writes the
+load -> pair -> fuse -> export (:mod:`engine.pipeline`). ``--image mri`` (default) writes the
 MRI-contrast estimate, ``--image us`` the US-appearance image; the provenance says which.
 
 Method parameters are not declared here: every field of the chosen method's parameter dataclass
@@ -43,10 +42,6 @@ def add_arguments(parser) -> None:
         "--image", default="mri", choices=("mri", "us"),
         help="mri: the MRI-contrast estimate (default); us: the US-appearance image",
     )
-    parser.add_argument(
-        "--anonymise", action="store_true",
-        help="DICOM output: replace the patient identity (and leave out the source references)",
-    )
     add_pairing_arguments(parser)
     parser.add_argument("--register", default="none", metavar="auto|none|FILE",
                         help="align the MRI first: automatic, none, or a transform .json file")
@@ -57,6 +52,13 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mri-key", default=None, metavar="NAME",
+                        help="variable of a .mat MRI file holding several images")
+    parser.add_argument("--us-key", default=None, metavar="NAME",
+                        help="variable of a .mat US file holding several images")
+    from ..dicom.export_arguments import add_export_arguments
+
+    add_export_arguments(parser)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -104,22 +106,26 @@ def method_params(method: str, overrides: dict[str, str], flags: dict[str, str] 
 
 def run(args) -> int:
     from .. import pipeline
+    from ..dicom.export import check_export_options
+    from ..dicom.export_arguments import export_options
+    from ..pipeline.export import DICOM_SUFFIXES
 
     pipeline.check_output_path(args.out, overwrite=args.overwrite, inputs=(args.mri, args.us))
+    options = export_options(args)
     params = method_params(
         args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", []))
     )
     pair = load_pair(args)
-    options = registered_options(pair, args.register, args.quiet)
-    fusion_input = pipeline.pair(pair.mri, pair.us, options=options)
+    if Path(args.out).suffix.lower() in DICOM_SUFFIXES:
+        check_export_options(options, pair.us)
+    pairing = registered_options(pair, args.register, args.quiet)
+    fusion_input = pipeline.pair(pair.mri, pair.us, options=pairing)
     progress = None if args.quiet else TextProgressBar(args.method)
     record = pipeline.fuse(
         fusion_input, args.method, params, image=args.image, progress=progress,
         device=args.device, with_metrics=False,
     )
-    out = pipeline.export(
-        record, Path(args.out), overwrite=args.overwrite, anonymise=args.anonymise
-    )
+    out = pipeline.export(record, Path(args.out), overwrite=args.overwrite, dicom_options=options)
     for note in record.result.notes:
         print(note, file=sys.stderr)
     seconds = record.result.elapsed_s

@@ -90,7 +90,9 @@ def load_pair(args) -> LoadedPair:
         mri_spacing=args.mri_spacing,
         safety=SafetyOptions(args.allow_different_patients, args.allow_any_modality),
     )
-    return LoadedPair(load_scan(args.mri), load_scan(args.us, frame=args.frame), options)
+    mri = load_scan(args.mri, variable=getattr(args, "mri_key", None))
+    us = load_scan(args.us, variable=getattr(args, "us_key", None), frame=args.frame)
+    return LoadedPair(mri, us, options)
 
 
 def registered_options(pair: LoadedPair, how: str | None, quiet: bool):

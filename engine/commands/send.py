@@ -20,13 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS",
-        help="network timeout for connecting and each answer (default 10 s)",
+        help="network timeout for connecting and each answer, more than 0 and at most 600 s "
+        "(default 10 s)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dicom.send import parse_pacs_address, send_files
+    from ..dicom.send import check_timeout, parse_pacs_address, send_files
 
+    check_timeout(args.timeout)
     address = parse_pacs_address(args.pacs)
     reports = send_files(args.files, address, args.calling_aet, args.timeout)
     for report in reports:

@@ -5,8 +5,9 @@ What the reader does, in order:
 1. **Parse** the file with pydicom. A file without the 128-byte preamble and ``DICM`` prefix is
    re-read leniently and accepted only when it holds an image (Rows, Columns, pixel data).
 2. **Check** that it is an image we can fuse: pixel data present, not a segmentation, at most
-   :data:`~engine.scan.MAX_SIDE` pixels a side. Nothing is decoded before these checks, so a
-   corrupt header cannot make us allocate gigabytes.
+   :data:`~engine.scan.MAX_SIDE` pixels a side. Nothing is decoded before these checks, and
+   values over :data:`DEFER_BYTES` are not even read, so a corrupt header or a huge file cannot
+   make us allocate gigabytes.
 3. **Decode one frame**: multi-frame files (US cine, dose grids) give the frame asked for, by
    default the middle one ``n // 2`` (0-based). Compressed transfer syntaxes (JPEG baseline,
    extended and lossless, JPEG-LS, JPEG 2000, RLE, deflate) go through pydicom's decoders and the
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScanReadError
+from ..file_safety import require_regular_file
 from ..scan import MAX_SIDE, Scan, ScanInfo, validate_pixels
 
 #: attributes that hold pixel values and are dropped from the header kept in ``Scan.dataset``
@@ -54,6 +56,9 @@ US_UNITS_CM = 3
 INTERRUPTIONS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 #: most files a series folder may hold (a larger folder is not a single series of slices)
 MAX_SERIES_FILES = 4096
+#: values longer than this stay on disk until used (pydicom ``defer_size``), so a file holding
+#: gigabytes of pixel data is refused from its header without being read into memory
+DEFER_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,11 @@ def _parse(path: Path, stop_before_pixels: bool = False):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+                return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels,
+                                       defer_size=DEFER_BYTES)
             except InvalidDicomError:
-                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels,
+                                     defer_size=DEFER_BYTES)
                 if "Rows" not in ds or "Columns" not in ds:
                     raise
                 return ds
@@ -338,6 +345,7 @@ def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
 def read_dicom_file(path: str | Path, frame: int | None = None) -> Scan:
     """Read one DICOM image file (see the module docstring for every step)."""
     path = Path(path)
+    require_regular_file(path)
     ds = _parse(path)
     frames = _check_image_header(ds, path.name)
     index = _choose_frame(frames, frame, path.name)

@@ -3,14 +3,19 @@
 A PACS is named ``AET@HOST:PORT`` (``ORTHANC@127.0.0.1:4242``; an IPv6 host in brackets,
 ``PACS@[::1]:104``). Every failure becomes a :class:`PacsError` whose sentence says what to check:
 the address (no connection, timeout), the AE titles (association rejected), or the archive's
-answer (C-STORE status other than success or warning).
+answer (C-STORE status other than success or warning). Timeouts are checked first
+(more than 0, at most :data:`MAX_TIMEOUT_S` seconds). Files exported only to be sent live in a
+temporary folder that :func:`send_folder_and_remove` deletes after the send, failed or not.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,8 @@ DEFAULT_CALLING_AET = "ENDOFUSE"
 #: C-STORE statuses that mean "stored" (success, and the warnings coercion/elements discarded)
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+#: longest network timeout accepted, in seconds
+MAX_TIMEOUT_S = 600.0
 
 
 class PacsError(EndoFuseError):
@@ -65,6 +72,20 @@ def _check_ae_title(aet: str) -> None:
         )
 
 
+def check_timeout(timeout_s: float) -> float:
+    """``timeout_s`` when it is a number of seconds in (0, MAX_TIMEOUT_S], else PacsError."""
+    try:
+        value = float(timeout_s)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise PacsError(
+            f"The network timeout {timeout_s} s is not allowed; give more than 0 and at most "
+            f"{MAX_TIMEOUT_S:g} seconds."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class StoreReport:
     """What the PACS answered for one file."""
@@ -96,8 +117,14 @@ def _check_reachable(address: PacsAddress, timeout_s: float) -> None:
         ) from exc
 
 
-def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: float):
-    """An established association, or :class:`PacsError` saying why there is none."""
+def _association(
+    address: PacsAddress, contexts, calling_aet: str, timeout_s: float, ext_neg=None,
+    evt_handlers=None,
+):
+    """An established association, or :class:`PacsError` saying why there is none.
+
+    ``ext_neg`` and ``evt_handlers`` go to pynetdicom's ``AE.associate`` (SCP roles and the
+    C-STORE handler of a C-GET)."""
     from pynetdicom import AE
 
     _check_ae_title(calling_aet)
@@ -111,7 +138,10 @@ def _association(address: PacsAddress, contexts, calling_aet: str, timeout_s: fl
         ae.add_requested_context(abstract, syntaxes)
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     started = time.monotonic()
-    assoc = ae.associate(address.host, address.port, ae_title=address.ae_title)
+    assoc = ae.associate(
+        address.host, address.port, ae_title=address.ae_title, ext_neg=ext_neg,
+        evt_handlers=evt_handlers,
+    )
     waited = time.monotonic() - started
     if assoc.is_established:
         return assoc
@@ -141,6 +171,7 @@ def echo(address: PacsAddress, calling_aet: str = DEFAULT_CALLING_AET, timeout_s
     """C-ECHO: succeed silently when the PACS answers, else :class:`PacsError`."""
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+    timeout_s = check_timeout(timeout_s)
     contexts = [(VERIFICATION_SOP_CLASS, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])]
     assoc = _association(address, contexts, calling_aet, timeout_s)
     try:
@@ -165,6 +196,7 @@ def send_files(
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+    timeout_s = check_timeout(timeout_s)
     if isinstance(address, str):
         address = parse_pacs_address(address)
     datasets = []
@@ -221,3 +253,23 @@ def _status_text(code: int) -> str:
 
     entry = STORAGE_SERVICE_CLASS_STATUS.get(code)
     return f": {entry[1]}" if entry else ""
+
+
+def temporary_send_folder() -> Path:
+    """A new private folder for files exported only to be sent (:func:`send_folder_and_remove`)."""
+    return Path(tempfile.mkdtemp(prefix="endofuse-send-"))
+
+
+def send_folder_and_remove(
+    folder: str | Path,
+    address: PacsAddress | str,
+    calling_aet: str = DEFAULT_CALLING_AET,
+    timeout_s: float = 10.0,
+) -> list[StoreReport]:
+    """C-STORE every file of a temporary export ``folder``, then delete it, failed or not."""
+    folder = Path(folder)
+    try:
+        files = sorted(path for path in folder.iterdir() if path.is_file())
+        return send_files(files, address, calling_aet, timeout_s)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

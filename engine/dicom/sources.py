@@ -81,6 +81,7 @@ def write_source_dicom(
     ds.Manufacturer = "EndoFuse synthetic"
     ds.ContentDate = dt.date.today().strftime("%Y%m%d")
     ds.ImageType = ["DERIVED", "PRIMARY"]
+    ds.BurnedInAnnotation = "NO"  # synthetic pixels carry no text
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = image.shape

@@ -16,6 +16,11 @@ output, and the image is rebuilt with the inverse matrix. A corrector is any obj
 
 The reference draws ``randn_like(x)`` at every step and multiplies it by sigma = 0 (eta is never
 set); the result does not depend on those draws, so none are made here.
+
+Cancellation: ``ddfm_sample(..., cancel=check)`` calls ``check()`` (which raises to stop) before
+every step, before the correction, and, through forward pre-hooks registered for the duration of
+the call (:func:`engine.cancel_hooks.cancel_between_blocks`), before every block of the network,
+so a cancel waits at most one block of one network evaluation instead of a whole step.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ..cancel_hooks import cancel_between_blocks
 from ..em import EMState, em_init, em_step
 from ..errors import NumericalError, ParameterError
 from .schedule import RespacedSchedule, respaced_schedule
@@ -209,6 +215,7 @@ def ddfm_sample(
     progress: Callable[[StepInfo, torch.Tensor], None] | None = None,
     corrector: Corrector | None = None,
     autocast_dtype: torch.dtype | None = None,
+    cancel: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Run the DDFM loop and return the raw 1x3xHxW sample (the reference ``p_sample_loop``).
 
@@ -216,7 +223,8 @@ def ddfm_sample(
     x_T. ``fusion="em"`` uses :class:`EmCorrector` (lamb, rho); any other correction is passed as
     ``corrector``. ``progress(info, pred_x0)`` is called after every step and may raise to cancel.
     The network runs under ``torch.autocast(autocast_dtype)`` when given; its output is cast to
-    float32. A non-finite network output raises :class:`NumericalError`.
+    float32. A non-finite network output raises :class:`NumericalError`. ``cancel()`` is called
+    before every step, every network block and every correction, and raises to stop.
     """
     _check_shapes(mri, us, x_start)
     if corrector is None:
@@ -226,17 +234,20 @@ def ddfm_sample(
             )
         corrector = EmCorrector(mri, us, lamb, rho)
     schedule = respaced_schedule(respacing)
+    check = cancel or (lambda: None)
     state = corrector.initial_state()
     x = x_start
     for k in range(schedule.num_steps):
+        check()
         info = step_info(schedule, k)
         t = torch.full((x.shape[0],), info.timestep, dtype=torch.int64, device=x.device)
         if autocast_dtype is None:
             context = contextlib.nullcontext()
         else:
             context = torch.autocast(x.device.type, dtype=autocast_dtype)
-        with torch.no_grad(), context:
+        with torch.no_grad(), context, cancel_between_blocks(model, cancel):
             model_output = model(x, t)
+        check()
         model_output = model_output.float()
         if not bool(torch.isfinite(model_output).all()):
             raise NumericalError(

@@ -22,10 +22,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..errors import WeightsError
 from ..torch_files import load_torch_file
+from .unet_blocks import (
+    Downsample,
+    GroupNorm32,
+    ResBlock,
+    TimestepEmbedSequential,
+    Upsample,
+)
 
 #: largest attention-weight block held at once (queries are processed in chunks beyond it)
 ATTENTION_CHUNK_BYTES = 1 << 28
@@ -50,105 +56,6 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     if dim % 2:
         emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
     return emb
-
-
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm (32 groups, as every ADM checkpoint) evaluated in float32, cast back.
-
-    ``groups`` may be lowered for small networks (e.g. 16 channels at full resolution); the
-    parameters are the same per channel, so the state-dict layout does not change.
-    """
-
-    def __init__(self, channels: int, groups: int = 32) -> None:
-        if channels % groups:
-            raise ValueError(f"{channels} channels cannot form {groups} normalisation groups")
-        super().__init__(groups, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).type(x.dtype)
-
-
-class TimestepBlock(nn.Module):
-    """A block whose forward also takes the timestep embedding."""
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
-
-
-class TimestepEmbedSequential(nn.Sequential):
-    """Sequential that passes ``emb`` to the children that take it."""
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        for layer in self:
-            x = layer(x, emb) if isinstance(layer, TimestepBlock) else layer(x)
-        return x
-
-
-class ResBlock(TimestepBlock):
-    """Residual block with scale-shift timestep conditioning and optional 2x up/down resampling.
-
-        h = conv_in(resample(SiLU(GN_in(x))))            x = resample(x)
-        scale, shift = split(Linear(SiLU(emb)))           (scale first)
-        h = conv_out(SiLU(GN_out(h) (1 + scale) + shift))  [use_scale_shift_norm]
-        return skip(x) + h                                 (skip = 1x1 conv when widths differ)
-
-    Resampling is average pooling (down) or nearest-neighbour (up); it has no parameters.
-    """
-
-    def __init__(
-        self,
-        channels: int,
-        emb_channels: int,
-        dropout: float,
-        out_channels: int | None = None,
-        use_scale_shift_norm: bool = True,
-        up: bool = False,
-        down: bool = False,
-        norm_groups: int = 32,
-    ) -> None:
-        super().__init__()
-        out_channels = out_channels or channels
-        self.use_scale_shift_norm = use_scale_shift_norm
-        self.up, self.down = up, down
-        self.in_layers = nn.Sequential(
-            GroupNorm32(channels, norm_groups),
-            nn.SiLU(),
-            nn.Conv2d(channels, out_channels, 3, padding=1),
-        )
-        self.emb_layers = nn.Sequential(
-            nn.SiLU(),
-            nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels),
-        )
-        self.out_layers = nn.Sequential(
-            GroupNorm32(out_channels, norm_groups),
-            nn.SiLU(),
-            nn.Dropout(p=dropout),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
-        )
-        if out_channels == channels:
-            self.skip_connection: nn.Module = nn.Identity()
-        else:
-            self.skip_connection = nn.Conv2d(channels, out_channels, 1)
-
-    def _resample(self, x: torch.Tensor) -> torch.Tensor:
-        if self.up:
-            return F.interpolate(x, scale_factor=2, mode="nearest")
-        if self.down:
-            return F.avg_pool2d(x, kernel_size=2, stride=2)
-        return x
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        norm_act, conv_in = self.in_layers[:-1], self.in_layers[-1]
-        h = conv_in(self._resample(norm_act(x)))
-        x = self._resample(x)
-        e = self.emb_layers(emb).type(h.dtype)[:, :, None, None]
-        if self.use_scale_shift_norm:
-            norm, rest = self.out_layers[0], self.out_layers[1:]
-            scale, shift = e.chunk(2, dim=1)
-            h = rest(norm(h) * (1 + scale) + shift)
-        else:
-            h = self.out_layers(h + e)
-        return self.skip_connection(x) + h
 
 
 class AttentionBlock(nn.Module):
@@ -213,6 +120,12 @@ def _parse_ints(text: str | tuple | list) -> tuple:
 class ADMUNet(nn.Module):
     """The guided-diffusion UNet, constructed from the reference ``create_model`` keyword set.
 
+    Every combination the reference accepts builds with the reference's module names and shapes:
+    ``resblock_updown`` (ResBlock resampling, or :class:`Downsample`/:class:`Upsample` between
+    levels, with a 3x3 convolution when ``conv_resample``, the reference ``UNetModel`` default),
+    ``use_scale_shift_norm``, ``learn_sigma`` (6 or 3 output channels), heads by count
+    (``num_head_channels=-1``, ``num_heads``) or by width (``num_head_channels``),
+    ``num_heads_upsample``, ``use_new_attention_order``, ``class_cond`` (1000 labels).
     ``use_checkpoint`` (gradient checkpointing) and ``use_fp16`` only matter for training; the
     reference ``create_model`` never converts the weights to fp16, so neither do we (use autocast).
     ``model_path`` is accepted and ignored: loading is :func:`load_adm_weights`'s job.
@@ -239,10 +152,9 @@ class ADMUNet(nn.Module):
         model_path: str = "",
         in_channels: int = 3,
         norm_groups: int = 32,
+        conv_resample: bool = True,
     ) -> None:
         super().__init__()
-        if not resblock_updown:
-            raise ValueError("only resblock_updown=True (the public checkpoints) is supported")
         mult = _parse_ints(channel_mult) if channel_mult not in ("", None) else None
         if mult is None:
             if image_size not in DEFAULT_CHANNEL_MULT:
@@ -260,6 +172,8 @@ class ADMUNet(nn.Module):
         )
         if norm_groups != 32:  # only small project priors use another group count
             self.config["norm_groups"] = norm_groups
+        if not conv_resample:  # a reference UNetModel argument that create_model leaves on
+            self.config["conv_resample"] = conv_resample
         self.model_channels = num_channels
         self.out_channels = 6 if learn_sigma else 3
         #: spatial size must be a multiple of this (one halving per level but the last)
@@ -275,6 +189,12 @@ class ADMUNet(nn.Module):
             return ResBlock(
                 ch_in, emb_dim, dropout, ch_out, use_scale_shift_norm, up, down, norm_groups
             )
+
+        def down(ch: int) -> nn.Module:
+            return res(ch, ch, down=True) if resblock_updown else Downsample(ch, conv_resample)
+
+        def up(ch: int) -> nn.Module:
+            return res(ch, ch, up=True) if resblock_updown else Upsample(ch, conv_resample)
 
         def attn(ch: int, heads: int) -> AttentionBlock:
             return AttentionBlock(
@@ -297,7 +217,7 @@ class ADMUNet(nn.Module):
                 self.input_blocks.append(TimestepEmbedSequential(*layers))
                 skip_chans.append(ch)
             if level != len(mult) - 1:
-                self.input_blocks.append(TimestepEmbedSequential(res(ch, ch, down=True)))
+                self.input_blocks.append(TimestepEmbedSequential(down(ch)))
                 skip_chans.append(ch)
                 ds *= 2
         self.middle_block = TimestepEmbedSequential(res(ch, ch), attn(ch, num_heads), res(ch, ch))
@@ -309,7 +229,7 @@ class ADMUNet(nn.Module):
                 if ds in attention_ds:
                     layers.append(attn(ch, heads_up))
                 if level and i == num_res_blocks:
-                    layers.append(res(ch, ch, up=True))
+                    layers.append(up(ch))
                     ds //= 2
                 self.output_blocks.append(TimestepEmbedSequential(*layers))
         self.out = nn.Sequential(

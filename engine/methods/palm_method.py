@@ -53,7 +53,7 @@ class PalmMethod(FusionMethod):
         reporter.step(0, params.iterations, "Despeckling the ultrasound")
         weights_path = Path(params.despeckler_weights) if params.despeckler_weights else None
         despeckled = despeckle_stage(fusion_input.y_u, params.despeckle, weights_path,
-                                     params.despeckler)
+                                     params.despeckler, cancel=reporter.check_cancel)
         weights = (despeckled.weights,) if despeckled.weights is not None else ()
         stages["despeckle"] = time.perf_counter() - t0
         reporter.check_cancel()

@@ -29,8 +29,11 @@ class MetricInfo:
     undefined_when: str = ""
 
 
+#: the entropy is defined alike in both source sets
+ENTROPY = MetricInfo("EN", "Entropy", True, "Shannon entropy of the fused grey levels, in bits.")
+
 STANDARD: tuple[MetricInfo, ...] = (
-    MetricInfo("EN", "Entropy", True, "Shannon entropy of the fused grey levels, in bits."),
+    ENTROPY,
     MetricInfo("SD", "Std. dev.", True, "Standard deviation of the fused image (contrast)."),
     MetricInfo("SF", "Spatial freq.", True, "RMS of horizontal and vertical pixel differences."),
     MetricInfo("AG", "Avg. gradient", True, "Mean local gradient magnitude (sharpness)."),
@@ -95,7 +98,7 @@ STANDARD: tuple[MetricInfo, ...] = (
 )
 
 SEED_COMPATIBLE: tuple[MetricInfo, ...] = (
-    MetricInfo("EN", "Entropy", True, "Shannon entropy of the fused grey levels, in bits."),
+    ENTROPY,
     MetricInfo("SD", "Std. dev.", True, "Standard deviation of the fused image."),
     MetricInfo(
         "MI",
@@ -137,6 +140,13 @@ REFERENCE: tuple[MetricInfo, ...] = (
         "||F - clean||_2 / ||clean||_2.",
         "the clean image is all zero",
     ),
+)
+#: the same scores of the MRI-contrast image against the MRI truth (pairs that have one)
+REFERENCE = REFERENCE + tuple(
+    MetricInfo(f"MRI {info.key}", f"MRI {info.label}", info.higher_is_better,
+               "MRI-contrast image against the MRI truth: " + info.description,
+               info.undefined_when)
+    for info in REFERENCE
 )
 
 #: heading of each set in tables and in the viewer

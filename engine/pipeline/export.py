@@ -37,8 +37,8 @@ def record_inputs(record: FusionRecord) -> list[Path | None]:
     return [scan.path for scan in (record.mri, record.us) if scan is not None]
 
 
-def _write_dicom(record: FusionRecord, path: Path, which, anonymise: bool) -> None:
-    from ..dicom import DicomExportOptions, export_derived_dicom
+def _write_dicom(record: FusionRecord, path: Path, which, options) -> None:
+    from ..dicom import export_derived_dicom
 
     fi = record.fusion_input
     result = dataclasses.replace(
@@ -48,7 +48,7 @@ def _write_dicom(record: FusionRecord, path: Path, which, anonymise: bool) -> No
     )
     mri = record.mri if record.mri is not None else Scan(fi.y_m)
     us = record.us if record.us is not None else Scan(fi.y_u)
-    export_derived_dicom(result, mri, us, path, options=DicomExportOptions(anonymise=anonymise))
+    export_derived_dicom(result, mri, us, path, options=options)
 
 
 def export(
@@ -58,13 +58,21 @@ def export(
     which: ImageChoice | None = None,
     overwrite: bool = False,
     anonymise: bool = False,
+    dicom_options=None,
 ) -> Path:
-    """Write ``record``'s image to ``path`` (format by suffix); return the path written."""
+    """Write ``record``'s image to ``path`` (format by suffix); return the path written.
+
+    ``dicom_options`` (:class:`engine.dicom.DicomExportOptions`: pseudonym file, date shift,
+    blanking outside the US region) refines a DICOM export; its ``anonymise`` is used when given.
+    """
+    from ..dicom import DicomExportOptions
     from ..io import save_image
 
+    options = dicom_options or DicomExportOptions(anonymise=anonymise)
+    anonymise = options.anonymise
     path = check_output_path(path, overwrite=overwrite, inputs=record_inputs(record))
     if path.suffix.lower() in DICOM_SUFFIXES:
-        return atomic_write(path, lambda tmp: _write_dicom(record, tmp, which, anonymise))
+        return atomic_write(path, lambda tmp: _write_dicom(record, tmp, which, options))
     provenance = record.provenance(which, anonymise)
     pixels = record.pixels(which)
     if path.suffix.lower() == ".npy":
@@ -93,7 +101,8 @@ def load_record(path: str | Path) -> FusionRecord:
         )
     try:
         info = json.loads(side.read_text())
-        sources = {role: info["sources"][role]["file"] for role in ("mri", "us")}
+        sources = {role: info["sources"][role] for role in ("mri", "us")}
+        files = {role: source["file"] for role, source in sources.items()}
         d = int(info["scale factor d"])
         which = info.get("image_choice", "us")
     except (ValueError, KeyError, TypeError):
@@ -101,7 +110,8 @@ def load_record(path: str | Path) -> FusionRecord:
             f"{side.name} does not name both source files and the scale factor d."
         ) from None
     image = np.load(path, allow_pickle=False)
-    fusion_input = pair(load(sources["mri"]), load(sources["us"]), d=d)
+    mri, us = (load(files[role], variable=sources[role].get("variable")) for role in ("mri", "us"))
+    fusion_input = pair(mri, us, d=d)
     result = FusionResult(
         fused=image, method=str(info.get("method", "unknown")), params=None, elapsed_s=0.0,
         mri_estimate=image if which == "mri" else None,

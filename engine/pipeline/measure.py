@@ -10,7 +10,10 @@
   (:func:`engine.metrics.to_uint8_scale` with ``"minmax"``);
 * ground-truth scores, when the pair has one (``fusion_input.clean_us``), compare the
   US-appearance image ``fused`` with the clean US in the pairing's units (both divided by the
-  maximum of the observed US), unscaled, by :func:`engine.metrics.reference_scores`.
+  maximum of the observed US), unscaled, by :func:`engine.metrics.reference_scores`
+  (``PSNR SSIM RelErr``); with an MRI truth (``fusion_input.clean_mri``) the MRI-contrast image
+  ``mri_estimate`` is scored against it likewise (``MRI PSNR``, ``MRI SSIM``, ``MRI RelErr``).
+  Both are unchanged by the max-normalisation (the data range comes from the truth).
 
 The scaling and the image measured are stated in every :class:`Measurement` (``scaling``,
 ``image``), which the viewer shows and the command line prints.
@@ -36,7 +39,8 @@ RECORD_SCALING: DataRange = "minmax"
 RECORD_SCALING_TEXT = (
     "A = ultrasound, B = MRI upsampled (bicubic) to the ultrasound grid, F = the result image; "
     "each scaled to 0..255 by its own min-max, 255 (x - min) / (max - min). Ground-truth scores "
-    "compare the US-appearance image with the clean ultrasound in the pairing's units, unscaled."
+    "compare the US-appearance image with the clean ultrasound (and the MRI-contrast image with "
+    "the MRI truth) in the pairing's units, unscaled."
 )
 
 #: set key -> the title the viewer gives the group, in display order
@@ -110,6 +114,8 @@ def measure_images(
     scaling_text: str,
     clean: np.ndarray | None = None,
     clean_estimate: np.ndarray | None = None,
+    clean_mri: np.ndarray | None = None,
+    mri_estimate: np.ndarray | None = None,
     image: str = "",
 ) -> Measurement:
     """Both source sets of (A, B, F) under ``scaling`` and, with ``clean``, the ground-truth
@@ -121,6 +127,9 @@ def measure_images(
     if clean is not None:
         estimate = f if clean_estimate is None else clean_estimate
         reference = _floats(reference_scores(estimate, clean))
+    if clean_mri is not None and mri_estimate is not None:
+        scores = reference_scores(mri_estimate, clean_mri)
+        reference.update({f"MRI {name}": float(value) for name, value in scores.items()})
     return Measurement(
         _floats(both.standard), _floats(both.seed_compatible), reference,
         scaling=scaling_text, image=image,
@@ -146,6 +155,7 @@ def measure(record: FusionRecord, which: ImageChoice | None = None) -> Measureme
             fi.y_u, mri_on_us_grid(record), record.pixels(which),
             scaling=RECORD_SCALING, scaling_text=RECORD_SCALING_TEXT,
             clean=fi.clean_us, clean_estimate=np.asarray(record.result.fused),
+            clean_mri=fi.clean_mri, mri_estimate=record.result.mri_estimate,
             image=record.image_note(which),
         )
     except EndoFuseError as exc:

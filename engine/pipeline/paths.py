@@ -32,16 +32,6 @@ OUTPUT_FORMATS = {
 SUPPORTED_TEXT = ".dcm, .png, .tiff or .npy"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: permissions of a written file, as ``open()`` would give it (temporary files start at 0600)
-FILE_MODE = 0o666 & ~_current_umask()
-
-
 def sidecar_path(path: Path) -> Path:
     """The JSON provenance file next to a ``.npy`` output: ``name.npy.json``."""
     return path.with_name(path.name + ".json")
@@ -90,21 +80,8 @@ def check_output_path(
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary)`` with a same-suffix file in ``path``'s folder, then rename it."""
-    handle, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
-    )
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise OutputPathError(
-            f"Cannot write {path} ({exc.strerror or exc}); choose a folder you can write to."
-        ) from None
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
+    """Call ``write(temporary)`` with a same-suffix file in ``path``'s folder, then rename it
+    (:func:`engine.file_safety.write_atomically`)."""
+    from ..file_safety import write_atomically
+
+    return write_atomically(path, write)

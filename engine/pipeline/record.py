@@ -137,6 +137,7 @@ class FusionRecord:
                 "patient_id": info.patient_id or "",
                 "study_instance_uid": info.study_instance_uid or "",
                 "sop_instance_uid": info.sop_instance_uid or "",
+                "variable": info.notes.get("variable", ""),  # the .mat variable chosen
             }
             out[role] = {k: v for k, v in fields.items() if v}
         return out

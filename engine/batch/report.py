@@ -1,0 +1,111 @@
+"""The batch's tables: ``results.csv`` (one row per pair) and ``report.md`` (thumbnails, metrics).
+
+``results.csv`` columns: ``key, status, reused, error, mri, us, method, d``, the seconds of each
+stage (``load_s, fuse_s, measure_s, export_s, total_s``), ``worker``, ``outputs`` (``;``-separated,
+relative to the output folder), then one column per metric of the standard set of
+:func:`engine.pipeline.measure`. Pairs that were left out by the pairing have the status
+``unpaired`` and their sentence in ``error``.
+
+``report.md`` counts the statuses, shows the distribution of every metric over the fused pairs
+(one histogram each, ``metrics.png``, drawn with matplotlib) and lists every pair with its
+thumbnail, or its sentence when it was not fused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from pathlib import Path
+
+from .store import PairOutcome, write_atomically
+
+STAGES = ("load", "fuse", "measure", "export", "total")
+COLUMNS = ("key", "status", "reused", "error", "mri", "us", "method", "d")
+#: metrics the report's pair table shows (all of them are in results.csv and the histograms)
+TABLE_METRICS = ("PSNR", "SSIM", "MI", "Qabf")
+
+
+def metric_names(outcomes: list[PairOutcome]) -> list[str]:
+    names: dict[str, None] = {}
+    for outcome in outcomes:
+        names.update(dict.fromkeys(outcome.metrics))
+    return list(names)
+
+
+def write_results_csv(outcomes: list[PairOutcome], path: Path) -> Path:
+    """One row per pair (columns in the module docstring), written atomically."""
+    metrics = metric_names(outcomes)
+    header = [*COLUMNS, *(f"{stage}_s" for stage in STAGES), "worker", "outputs", *metrics]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for o in outcomes:
+        writer.writerow([
+            o.key, o.status, "yes" if o.reused else "no", o.error, o.mri, o.us, o.method,
+            "" if o.d is None else o.d,
+            *(o.seconds.get(stage, "") for stage in STAGES),
+            o.worker, ";".join(o.outputs),
+            *(_number(o.metrics.get(name)) for name in metrics),
+        ])
+    return write_atomically(path, buffer.getvalue().encode())
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def plot_metric_histograms(outcomes: list[PairOutcome], path: Path) -> Path | None:
+    """One histogram per metric over the fused pairs; None when no pair was fused."""
+    fused = [o for o in outcomes if o.status == "fused" and o.metrics]
+    names = metric_names(fused)
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    columns = 4
+    rows = math.ceil(len(names) / columns)
+    figure = Figure(figsize=(3.2 * columns, 2.4 * rows), layout="constrained")
+    for index, name in enumerate(names):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        values = [o.metrics[name] for o in fused if math.isfinite(o.metrics.get(name, math.nan))]
+        axes.hist(values, bins=min(20, max(3, len(values))), color="#4477aa")
+        axes.set_title(f"{name} (n={len(values)})", fontsize=9)
+        axes.tick_params(labelsize=7)
+    figure.savefig(path, dpi=80)
+    return path
+
+
+def write_report(outcomes: list[PairOutcome], root: Path, engine: str = "") -> Path:
+    """``report.md`` under ``root`` (content in the module docstring)."""
+    counts = Counter(o.status for o in outcomes)
+    reused = sum(o.reused for o in outcomes)
+    lines = [
+        "# EndoFuse batch report",
+        "",
+        f"{len(outcomes)} pair(s): "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"; {reused} reused from an earlier run." + (f" Ran on {engine}." if engine else ""),
+        "",
+    ]
+    if plot_metric_histograms(outcomes, root / "metrics.png"):
+        lines += ["## Metric distributions", "", "![metrics](metrics.png)", ""]
+    shown = [m for m in TABLE_METRICS if m in metric_names(outcomes)]
+    lines += [
+        "## Pairs",
+        "",
+        "| pair | status | fused | fuse s | " + " | ".join(shown) + " |",
+        "|---|---|---|---|" + "---|" * len(shown),
+    ]
+    for o in outcomes:
+        thumb = f"pairs/{o.key}/thumb.png"
+        picture = f"![{o.key}]({thumb})" if (root / thumb).exists() and o.status == "fused" else ""
+        status = o.status if not o.error else f"{o.status}: {o.error}"
+        values = " | ".join(_number(o.metrics.get(m)) for m in shown)
+        fuse_s = _number(o.seconds.get("fuse"))
+        lines.append(f"| {o.key} | {status.replace('|', '/')} | {picture} | {fuse_s} | {values} |")
+    return write_atomically(root / "report.md", ("\n".join(lines) + "\n").encode())
