@@ -176,9 +176,10 @@ class LoadingMixin:
         d = fusion_input.d if fusion_input is not None else 1
         mm = self._mm_per_us_pixel(d)
         first = all(p.content is None for p in self.panes)
+        paired = fusion_input is not None and fusion_input.mri is not None  # the fused field
         for pane, scan, cell, label in (
-            (self.mri_pane, self.mri, d, "MRI"),
-            (self.us_pane, self.us, 1, "Ultrasound"),
+            (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
+            (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
         ):
             if scan is None:
                 pane.set_image(None)

@@ -174,6 +174,9 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         self.resizeDocks(
             [self.docks["results"], self.docks["metrics"]], [300, 900], Qt.Orientation.Horizontal
         )
+        from .registration_panel import PairingController
+
+        self.pairing = PairingController(self)
 
     # ===== settings ==============================================================================
     def _restore_layout(self) -> None:

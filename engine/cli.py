@@ -17,7 +17,9 @@ from . import __version__
 from .errors import EndoFuseError, FusionCancelled
 
 #: command modules, in the order ``endofuse --help`` lists them
-COMMAND_MODULES = ["fuse", "demo", "metrics", "train_prior", "train_denoiser", "send", "batch"]
+COMMAND_MODULES = [
+    "fuse", "register", "demo", "metrics", "train_prior", "train_denoiser", "send", "batch",
+]
 
 
 def _load_commands():

@@ -39,3 +39,11 @@ class FusionCancelled(EndoFuseError):
 
 class OutputPathError(EndoFuseError):
     """An output file cannot be written where asked (missing folder, no permission, bad suffix)."""
+
+
+class RegistrationError(EndoFuseError):
+    """Automatic registration failed or diverged, or a transform file is unusable."""
+
+
+class PairingSafetyError(EndoFuseError):
+    """The two scans look like different patients or the wrong modalities; needs a confirmation."""

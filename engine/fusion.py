@@ -30,6 +30,8 @@ class FusionInput:
     clean_us: np.ndarray | None = None
     #: the MRI ground truth on the US grid, divided by the maximum of the observed MRI
     clean_mri: np.ndarray | None = None
+    #: how the pair was formed (engine.pairing.PairingReport): geometry, region, transform, notes
+    pairing: Any | None = None
 
     @property
     def us_shape(self) -> tuple[int, int]:

@@ -1,56 +1,62 @@
-"""Pair an MRI scan with a US scan: the scale factor d and the normalised fusion input.
+"""Pair an MRI scan with a US scan by physical geometry into the normalised fusion input.
 
-The MRI grid must be d times coarser than the US grid in both directions, with the same field of
-view: ``us.shape == (d * h, d * w)`` for the MRI shape (h, w). d comes, in this order, from the
-caller, from the pixel spacings when both files know them (d = round(s_mri / s_us), accepted when
-within 5 % of an integer), or from the sizes.
+Steps (each in :mod:`engine.geometry`):
+
+1. **Safety**: patient and modality checks (:func:`engine.geometry.checks.check_pair`).
+2. **Region of interest** of the US: the user's box, else the DICOM image region, else the frame.
+3. **Spacings**: the user's, else the files'; a missing one is asked for by name. When *neither*
+   file knows its spacing and the US region is a whole multiple k of the MRI, both are taken to
+   cover the same field (US spacing 1, MRI spacing k, in pixel units) and the note says so.
+4. **Scale factor** d from the spacings (or the user's), the common field cut to multiples of d,
+   and the MRI sampled through the transform onto the grid exactly d times the US spacing.
+5. **Normalisation**: each image divided by its maximum (the reference normalisation).
+
+Nothing is refused because sizes are not multiples; the :class:`PairingReport` records every
+choice for the result's provenance.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .errors import GeometryError
 from .fusion import FusionInput
+from .geometry.checks import SafetyOptions, check_pair
+from .geometry.grid import PairGeometry, choose_scale_factor, resolve_spacing
+from .geometry.roi import Roi, RoiChoice, us_image_roi
+from .geometry.transform import AffineTransform2D, check_invertible
 from .scan import Scan
 
-#: relative deviation of the spacing ratio from an integer that we still accept
-SPACING_TOLERANCE = 0.05
+
+@dataclass(frozen=True)
+class PairingOptions:
+    """What the user may set: d, the US box, spacings (mm), the transform and confirmations."""
+
+    d: int | None = None
+    roi: Roi | None = None
+    us_spacing: float | None = None
+    mri_spacing: float | None = None
+    transform: AffineTransform2D = AffineTransform2D()
+    safety: SafetyOptions = SafetyOptions()
 
 
-def scale_factor_from_spacing(
-    mri_spacing: tuple[float, float], us_spacing: tuple[float, float]
-) -> int:
-    """d = round(s_mri / s_us), identical in both directions and within 5 % of an integer."""
-    ratios = [m / u for m, u in zip(mri_spacing, us_spacing, strict=True)]
-    factors = [round(r) for r in ratios]
-    if factors[0] != factors[1]:
-        raise GeometryError(
-            f"The MRI/US pixel-size ratio differs between rows and columns ({ratios[0]:.3f} vs "
-            f"{ratios[1]:.3f}); resample one scan so that both directions use the same ratio."
-        )
-    d = factors[0]
-    if d < 1 or any(abs(r - d) > SPACING_TOLERANCE * d for r in ratios):
-        raise GeometryError(
-            f"The MRI pixels are {ratios[0]:.3f} times the US pixels, not a whole number; "
-            "resample the MRI to a whole multiple of the US pixel size."
-        )
-    return d
+@dataclass(frozen=True)
+class PairingReport:
+    """How a pair was formed: the geometry, the US pixels fused and the notes for the user."""
 
+    geometry: PairGeometry
+    box: Roi
+    roi: RoiChoice
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
-def scale_factor_from_shapes(mri_shape: tuple[int, int], us_shape: tuple[int, int]) -> int:
-    (h, w), (H, W) = mri_shape, us_shape
-    if h > H or w > W:
-        raise GeometryError(
-            f"The MRI ({h}x{w}) is larger than the ultrasound ({H}x{W}); the MRI must be the "
-            "coarser scan. Check that the two files were not swapped."
-        )
-    if H % h or W % w or H // h != W // w:
-        raise GeometryError(
-            f"The ultrasound ({H}x{W}) is not a whole multiple of the MRI ({h}x{w}) in both "
-            "directions; crop both scans to the same field of view."
-        )
-    return H // h
+    def provenance(self) -> dict[str, str]:
+        return {
+            "pairing": f"{self.geometry.describe()}; US pixels {self.box.text()} (x,y,w,h)",
+            "registration": self.geometry.transform.describe(),
+            "pairing-notes": "; ".join((self.roi.note, *self.notes)),
+        }
 
 
 def normalise_by_max(image: np.ndarray, what: str) -> np.ndarray:
@@ -60,23 +66,114 @@ def normalise_by_max(image: np.ndarray, what: str) -> np.ndarray:
     return image / peak
 
 
-def pair_scans(
-    mri: Scan, us: Scan, d: int | None = None, clean_us: np.ndarray | None = None
-) -> FusionInput:
-    """Build the :class:`FusionInput` for an MRI/US pair (see module docstring for d)."""
-    from_shapes = scale_factor_from_shapes(mri.shape, us.shape)
-    if d is None and mri.info.pixel_spacing_mm and us.info.pixel_spacing_mm:
-        d = scale_factor_from_spacing(mri.info.pixel_spacing_mm, us.info.pixel_spacing_mm)
-    if d is not None and d != from_shapes:
+def _frame_note(us: Scan) -> list[str]:
+    n, i = us.info.frame_count, us.info.frame_index
+    if n <= 1:
+        return []
+    default = " (the middle one, by default; choose another with --frame)" if i == n // 2 else ""
+    return [f"ultrasound frame {i} of {n} (0-based) used{default}"]
+
+
+def _same_field_spacings(
+    mri: Scan, roi: Roi
+) -> tuple[tuple[float, float], tuple[float, float], str]:
+    """Spacings when neither file knows them: same field assumed when sizes are a multiple."""
+    (h, w), (H, W) = mri.shape, (roi.h, roi.w)  # noqa: N806
+    if h > H or w > W:
         raise GeometryError(
-            f"The scale factor d = {d} does not match the image sizes (MRI {mri.shape[0]}x"
-            f"{mri.shape[1]}, US {us.shape[0]}x{us.shape[1]} give d = {from_shapes})."
+            f"The MRI ({h}x{w}) is larger than the ultrasound ({H}x{W}) and neither file says its "
+            "pixel size; check that the two files were not swapped, or give --us-spacing and "
+            "--mri-spacing in mm."
         )
+    if H % h or W % w or H // h != W // w:
+        raise GeometryError(
+            f"Neither file says its pixel size and the ultrasound ({H}x{W}) is not a whole "
+            f"multiple of the MRI ({h}x{w}); give both in mm with --us-spacing and --mri-spacing."
+        )
+    k = float(H // h)
+    note = (
+        f"neither file gives a pixel size: both taken to cover the same field (MRI pixels "
+        f"{k:g} times the US pixels); give --us-spacing and --mri-spacing to set them"
+    )
+    return (1.0, 1.0), (k, k), note
+
+
+def plan_pair(mri: Scan, us: Scan, options: PairingOptions = PairingOptions()) -> PairingReport:
+    """Checks, region, spacings, d and the common box: everything but the pixel work."""
+    notes = check_pair(mri, us, options.safety) + _frame_note(us)
+    check_invertible(options.transform)
+    roi = us_image_roi(us, options.roi)
+    if (
+        roi.spacing_mm is None
+        and mri.info.pixel_spacing_mm is None
+        and (options.us_spacing is None and options.mri_spacing is None)
+    ):
+        us_spacing, mri_spacing, note = _same_field_spacings(mri, roi.anchor)
+        notes.append(note)
+    else:
+        us_spacing = resolve_spacing(
+            roi.spacing_mm, options.us_spacing, "ultrasound", "--us-spacing"
+        )
+        mri_spacing = resolve_spacing(
+            mri.info.pixel_spacing_mm, options.mri_spacing, "MRI", "--mri-spacing"
+        )
+    d = options.d if options.d is not None else choose_scale_factor(mri_spacing, us_spacing)
+    if d < 1:
+        raise GeometryError(f"The scale factor d must be a whole number >= 1, not {d}.")
+    if mri_spacing[0] < us_spacing[0] * d * 0.95:
+        notes.append(f"the MRI is finer than {d} US pixels; it is smoothed and downsampled")
+    geometry = PairGeometry(
+        us_spacing, mri_spacing, mri.shape, roi.roi, d, options.transform, roi.anchor
+    )
+    return PairingReport(geometry, geometry.common_box(), roi, tuple(notes))
+
+
+def pair_scans(
+    mri: Scan,
+    us: Scan,
+    d: int | None = None,
+    clean_us: np.ndarray | None = None,
+    options: PairingOptions | None = None,
+) -> FusionInput:
+    """The :class:`FusionInput` of an MRI/US pair (see the module docstring for every step)."""
+    options = options or PairingOptions()
+    if d is not None:
+        options = replace(options, d=d)
+    report = plan_pair(mri, us, options)
+    box, geometry = report.box, report.geometry
+    y_m = geometry.sample_mri(mri.pixels, box)
+    y_u = us.pixels[box.rows, box.cols]
+    clean = None if clean_us is None else np.asarray(clean_us)[box.rows, box.cols]
     return FusionInput(
-        y_m=normalise_by_max(mri.pixels, "MRI"),
-        y_u=normalise_by_max(us.pixels, "ultrasound"),
-        d=from_shapes,
-        mri=mri,
-        us=us,
-        clean_us=clean_us,
+        y_m=normalise_by_max(y_m, "MRI"),
+        y_u=normalise_by_max(y_u, "ultrasound"),
+        d=geometry.d,
+        mri=_on_grid(mri, y_m, tuple(geometry.d * s for s in geometry.us_spacing)),
+        us=_on_grid(us, y_u, geometry.us_spacing),
+        clean_us=clean,
+        pairing=report,
+    )
+
+
+def _on_grid(scan: Scan, pixels: np.ndarray, spacing: tuple[float, float]) -> Scan:
+    """The scan with the pixels fused (the scan itself when they are its own pixels); its spacing
+    updated when the file gave one."""
+    if pixels.shape == scan.shape and np.array_equal(pixels, scan.pixels):
+        return scan
+    if scan.info.pixel_spacing_mm is None:
+        return scan.with_pixels(pixels)
+    return replace(scan, pixels=pixels, info=replace(scan.info, pixel_spacing_mm=spacing))
+
+
+def annotate_result(result, fusion_input: FusionInput) -> None:
+    """Add how the pair was formed (grid, US pixels, transform) to ``result.notes``, which the
+    PNG/TIFF text and the DICOM derivation description carry."""
+    report = fusion_input.pairing
+    if report is None or any(note.startswith("registration ") for note in result.notes):
+        return
+    record = report.provenance()
+    result.notes = (
+        *result.notes,
+        f"pairing {record['pairing']}",
+        f"registration {record['registration']}",
     )

@@ -61,6 +61,9 @@ class Session:
         self._next_record = 1
         self._next_pair = 1
         self._listeners: list[Listener] = []
+        #: how two scans are paired: ``engine.pairing.pair_scans`` unless the viewer's pairing
+        #: panel sets its own (region, spacings, pose, confirmations); it raises EndoFuseError
+        self.pair_function = None
 
     # ----- observers -------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -99,7 +102,7 @@ class Session:
             from .pairing import pair_scans
 
             try:
-                entry.fusion_input = pair_scans(mri, us)
+                entry.fusion_input = (self.pair_function or pair_scans)(mri, us)
             except EndoFuseError as exc:
                 entry.error = str(exc)
         return self._start(entry)

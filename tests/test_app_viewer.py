@@ -307,8 +307,8 @@ def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_
     with qtbot.waitSignal(window.fusion_finished, timeout=300_000):
         assert window.fuse("palm")
 
-    assert window.open_us(us_b)  # a US of another size beside MRI A: a sentence, no exception
-    assert "is not a whole multiple of the MRI" in window.last_error
+    assert window.open_us(us_b)  # a US of another patient beside MRI A: a sentence, no exception
+    assert "belong to different patients" in window.last_error
     assert len(window.results_panel.records) == 1 and window.fusion_input is None
     window.last_error = None
     window.open_files([str(mri_b), str(us_b)])  # another patient, another size, both at once

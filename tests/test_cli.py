@@ -34,7 +34,7 @@ def test_fuse_writes_image(small_pair, capsys):
         (["--param", "nonsense=1"], "Unknown parameter"),
         (["--param", "iterations=0"], "at least 1"),
         (["--steps", "5"], "does not apply"),
-        (["--d", "3"], "does not match"),
+        (["--roi", "0,0,9999,10"], "lies outside"),
     ],
 )
 def test_fuse_bad_parameters(small_pair, capsys, extra, message):

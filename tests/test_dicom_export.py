@@ -25,7 +25,7 @@ from engine.dicom import (
 )
 from engine.dicom.export import LT_MAX, ST_MAX, TRUNCATION_MARK, provenance_record
 from engine.dicom.quantise import STORED_MAX, quantise
-from engine.errors import GeometryError, InvalidImageError
+from engine.errors import InvalidImageError
 from engine.fusion import FusionResult, WeightsIdentity
 from engine.io import load_scan
 from engine.pairing import pair_scans
@@ -168,11 +168,11 @@ def test_export_is_valid_for_dciodvfy(case, tmp_path):
     assert dciodvfy_errors(out) == []
 
 
-def test_pairing_refuses_a_non_integer_spacing_ratio(case, tmp_path):
-    wrong = write_source_dicom(case.mri.pixels, tmp_path / "mr.dcm", "MR",
-                               (2.5 * US_SPACING_MM,) * 2)
-    with pytest.raises(GeometryError, match="not a whole number"):
-        pair_scans(read_dicom(wrong), case.us)
+def test_pairing_resamples_a_non_integer_spacing_ratio(case, tmp_path):
+    odd = write_source_dicom(case.mri.pixels, tmp_path / "mr.dcm", "MR",
+                             (2.5 * US_SPACING_MM,) * 2)
+    resampled = pair_scans(read_dicom(odd), case.us)  # the MRI goes onto a grid d x US spacing
+    assert resampled.mri.info.pixel_spacing_mm == pytest.approx((2 * US_SPACING_MM,) * 2)
     close = write_source_dicom(case.mri.pixels, tmp_path / "mr2.dcm", "MR",
                                (1.04 * D * US_SPACING_MM,) * 2)
     assert pair_scans(read_dicom(close), case.us).d == D  # within the 5 % tolerance

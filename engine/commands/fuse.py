@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from .progress_bar import TextProgressBar
+from .register import add_pairing_arguments, load_pair, registered_options
 
 NAME = "fuse"
 HELP = "Fuse an MRI scan and an ultrasound scan of the same plane."
@@ -41,7 +42,9 @@ def add_arguments(parser) -> None:
         "--image", default="mri", choices=("mri", "us"),
         help="mri: the MRI-contrast estimate (default); us: the US-appearance image",
     )
-    parser.add_argument("--d", type=int, default=None, help="scale factor (default: from sizes)")
+    add_pairing_arguments(parser)
+    parser.add_argument("--register", default="none", metavar="auto|none|FILE",
+                        help="align the MRI first: automatic, none, or a transform .json file")
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
         help="method parameter, repeatable; or --NAME VALUE for any parameter of the method "
@@ -112,11 +115,11 @@ def run(args) -> int:
     params = method_params(
         args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", []))
     )
-    mri = pipeline.load(args.mri, variable=args.mri_key)
-    us = pipeline.load(args.us, variable=args.us_key)
+    pair = load_pair(args)
     if Path(args.out).suffix.lower() in DICOM_SUFFIXES:
-        check_export_options(options, us)
-    fusion_input = pipeline.pair(mri, us, d=args.d)
+        check_export_options(options, pair.us)
+    pairing = registered_options(pair, args.register, args.quiet)
+    fusion_input = pipeline.pair(pair.mri, pair.us, options=pairing)
     progress = None if args.quiet else TextProgressBar(args.method)
     record = pipeline.fuse(
         fusion_input, args.method, params, image=args.image, progress=progress,

@@ -26,7 +26,11 @@ def record_of(
     image: ImageChoice = "mri",
     with_metrics: bool = True,
 ) -> FusionRecord:
-    """The record of a finished ``result`` of ``fusion_input``, measured unless told not to."""
+    """The record of a finished ``result`` of ``fusion_input``, measured unless told not to; the
+    result's notes get how the pair was formed (:func:`engine.pairing.annotate_result`)."""
+    from ..pairing import annotate_result
+
+    annotate_result(result, fusion_input)
     record = FusionRecord(number, result, fusion_input, image)
     if not with_metrics:
         return record
