@@ -116,7 +116,7 @@ class PriorPullParams:
 
 
 @dataclass(frozen=True)
-class PalmMethodParams(JointWeights, LegacyPalmWeights, DespeckleParams):
+class PalmMethodParams(LegacyPalmWeights, JointWeights, DespeckleParams):
     """``palm``: the joint model by default; the original algorithm as variants."""
 
     variant: str = param("joint", "joint: MRI super-resolution and US restoration with a "
