@@ -174,7 +174,7 @@ def test_manifest_row_problems_are_sentences(tmp_path):
     reasons = [u.reason for u in plan.unpaired]
     assert "whole number, not 'x'" in reasons[0]
     assert "Unknown method 'nope'" in reasons[1]
-    assert "transforms are not applied" in reasons[2]
+    assert "t.txt does not exist" in reasons[2]
     assert "mri or us, not 'both'" in reasons[3]
     assert [t.image for t in plan.tasks] == ["us"]
 
@@ -418,3 +418,24 @@ def test_scheduler_and_formats_are_checked_before_any_work():
     for bad in ("local:0", "local:x", "http://host:8786"):
         with pytest.raises(ParameterError, match="--scheduler"):
             make_engine(bad, None)
+
+
+def test_a_manifest_transform_is_applied_to_the_mri_and_part_of_the_fingerprint(cohort, tmp_path):
+    from engine.geometry.transform import AffineTransform2D, write_transform
+
+    manifest, _ = cohort
+    task = next(t for t in read_manifest(manifest, "palm").tasks if t.key == "npy-10")
+    moved = write_transform(AffineTransform2D.from_parameters(translation=(0.8, -0.5)),
+                            tmp_path / "moved.json")
+    rows = [f"{key},{task.mri},{task.us},{task.d or ''},{transform},2"
+            for key, transform in (("p", ""), ("t", "moved.json"))]
+    (tmp_path / "m.csv").write_text("id,mri,us,d,transform,iterations\n" + "\n".join(rows))
+    plain, shifted = read_manifest(tmp_path / "m.csv", "palm").tasks
+    assert plain.transform is None and shifted.transform == moved
+    assert fingerprint(shifted, ("npy",))["transform"] != fingerprint(plain, ("npy",))["transform"]
+    for pair_task in (plain, shifted):
+        assert run_pair(pair_task, str(tmp_path / "out"), ("npy",)).status == "fused"
+    first = np.load(tmp_path / "out/pairs/p/fused.npy")
+    second = np.load(tmp_path / "out/pairs/t/fused.npy")
+    # the moved MRI gives another common field or another image
+    assert first.shape != second.shape or np.abs(first - second).mean() > 1e-3

@@ -15,7 +15,7 @@ method   fusion method of this row (default: the command's ``--method``)
 image    ``mri`` (the MRI-contrast estimate) or ``us`` (the US-appearance image) to write
          (default: the command's ``--image``)
 id       the pair's key in the output tree (default ``row-NNNN``, the 1-based data row)
-transform  a registration transform file (reserved; rows that name one are refused for now)
+transform  a registration transform file (``endofuse register``'s JSON) applied to the MRI
 other    any other non-empty cell is a parameter of the method (``iterations``, ``tau3``, ...)
 ======== =========================================================================
 """
@@ -115,8 +115,8 @@ def read_manifest(path: str | Path, method: str, image: str = "mri") -> BatchPla
     """Read a manifest CSV (see the module docstring); ``method`` and ``image`` are the
     defaults of the rows that do not name theirs.
 
-    A row with a missing file, a bad ``d`` or a transform is listed as unpaired, not fatal; a
-    manifest without the ``mri`` and ``us`` columns, or with a repeated ``id``, is refused.
+    A row with a missing file, a bad ``d`` or an unreadable transform is listed as unpaired, not
+    fatal; a manifest without the ``mri`` and ``us`` columns, or with a repeated ``id``, is refused.
     """
     path = Path(path)
     try:
@@ -163,11 +163,13 @@ def _task_of(row: _Row, key: str, folder: Path, method: str, image: str) -> Pair
     d_text = row.get("d")
     if d_text and not d_text.isdigit():
         raise ParameterError(f"The scale factor d must be a whole number, not '{d_text}'.")
+    transform = None
     if row.get("transform"):
-        raise ParameterError(
-            "Registration transforms are not applied in batch yet; register the MRI to the US "
-            "and list the registered file instead."
-        )
+        from ..geometry.transform import read_transform
+
+        text = row.get("transform")
+        transform = Path(text) if Path(text).is_absolute() else folder / text
+        read_transform(transform)  # a missing or non-invertible file: one sentence, now
     row_method = row.get("method") or method
     if row_method not in REGISTRY:
         raise ParameterError(
@@ -190,6 +192,7 @@ def _task_of(row: _Row, key: str, folder: Path, method: str, image: str) -> Pair
         method=row_method,
         d=int(d_text) if d_text else None,
         image=row_image,
+        transform=transform,
         overrides=overrides,
         origin=f"(manifest row {row.number})",
     )

@@ -93,7 +93,13 @@ def fuse_pair(task: PairTask, folder: Path, formats: tuple[str, ...]):
     params = params_with_overrides(get_method(task.method).params_type(), dict(task.overrides))
     mri, us = pipeline.load(task.mri), pipeline.load(task.us)
     check_pair(mri, us, task)
-    fusion_input = pipeline.pair(mri, us, d=task.d)
+    options = None
+    if task.transform is not None:
+        from ..geometry.transform import read_transform
+        from ..pairing import PairingOptions
+
+        options = PairingOptions(transform=read_transform(task.transform))
+    fusion_input = pipeline.pair(mri, us, d=task.d, options=options)
     lap("load")
     record = pipeline.fuse(fusion_input, task.method, params, image=task.image,
                            with_metrics=False)

@@ -10,7 +10,7 @@ Layout under the output folder ``OUT``::
 A pair is finished when its ``record.json`` exists, says ``fused`` or ``failed`` (a failure caused
 by the data, which would fail again), and its fingerprint equals the pair's fingerprint now:
 
-    fingerprint = {mri: sha256(mri file), us: sha256(us file), method, d, image,
+    fingerprint = {mri: sha256(mri file), us: sha256(us file), method, d, image, transform,
                    parameter overrides, formats}
 
 so a changed input file, method or parameter redoes the pair, and nothing else does. The record
@@ -55,6 +55,7 @@ def fingerprint(task: PairTask, formats: tuple[str, ...]) -> dict[str, object]:
         "method": task.method,
         "d": task.d,
         "image": task.image,
+        "transform": None if task.transform is None else file_sha256(task.transform),
         "overrides": sorted(list(item) for item in task.overrides),
         "formats": list(formats),
     }
