@@ -148,9 +148,9 @@ def _gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return torch.sqrt(jx * jx + jy * jy + GRADIENT_EPSILON**2), jx, jy
 
 
-def fit_link(problem: JointProblem, x: torch.Tensor) -> LinkFit:
-    """Least squares of u on (1, x, |grad x|) over the unpadded field."""
-    g = _gradient(x)[0]
+def fit_link(problem: JointProblem, x: torch.Tensor, g: torch.Tensor | None = None) -> LinkFit:
+    """Least squares of u on (1, x, |grad x|) over the unpadded field (``g``: |grad x| if known)."""
+    g = _gradient(x)[0] if g is None else g
     columns = [problem.crop(v).reshape(-1) for v in (torch.ones_like(x), x, g)]
     a_mat = torch.stack(columns, dim=1)
     target = problem.crop(problem.u).reshape(-1, 1)
@@ -175,15 +175,22 @@ def initial_joint_state(problem: JointProblem, check_cancel=None) -> JointState:
                       step_factor=problem.weights.step_factor)
 
 
-def energy(problem: JointProblem, x1: torch.Tensor, x2: torch.Tensor, link: LinkFit) -> float:
-    """Phi(x1, x2) of the module docstring (periodic differences in the TV / Tikhonov term)."""
+def link_target(x_mri: torch.Tensor, link: LinkFit) -> torch.Tensor:
+    """t = f(x1) = a + b x1 + c |grad x1|: what the coupling pulls the US estimate toward."""
+    return link(x_mri, _gradient(x_mri)[0])
+
+
+def energy(problem: JointProblem, x1: torch.Tensor, x2: torch.Tensor, link: LinkFit,
+           target: torch.Tensor | None = None) -> float:
+    """Phi(x1, x2) of the module docstring (periodic differences in the TV / Tikhonov term);
+    ``target``: f(x1) when already computed."""
     data = 0.5 * float(torch.sum((problem.system.forward(x1) - problem.y_m) ** 2))
     dx = periodic_gradient(x1)
     if problem.weights.prior == "tv":
         prior = problem.lam * float(torch.sum(torch.sqrt(dx[0] ** 2 + dx[1] ** 2)))
     else:
         prior = 0.5 * problem.lam * float(torch.sum(dx**2))
-    residual = x2 - link(x1, _gradient(x1)[0])
+    residual = x2 - (link_target(x1, link) if target is None else target)
     us = float(torch.sum(torch.exp(problem.u - x2) + x2 - problem.u))
     w, eta = problem.w, problem.weights.us_fidelity
     return data + prior + 0.5 * w * float(torch.sum(residual**2)) + w * eta * us
@@ -210,11 +217,13 @@ def link_jacobian_norm2(x: torch.Tensor, link: LinkFit, iterations: int = POWER_
     return value
 
 
-def mri_step(state: JointState, problem: JointProblem, link: LinkFit, check_cancel=None
+def mri_step(state: JointState, problem: JointProblem, link: LinkFit, check_cancel=None,
+             gradient: tuple[torch.Tensor, ...] | None = None
              ) -> tuple[torch.Tensor, TvSplit | None]:
-    """Proximal-gradient step on x1 (step 2 of the module docstring)."""
+    """Proximal-gradient step on x1 (step 2 of the module docstring); ``gradient``: the
+    (g, Jx, Jy) of ``state.x_mri`` when already computed."""
     x1 = state.x_mri
-    g, jx, jy = _gradient(x1)
+    g, jx, jy = _gradient(x1) if gradient is None else gradient
     r = state.x_us - link(x1, g)
     grad = (link.b * r + link.c * forward_differences_adjoint(jx * r / g, jy * r / g))
     grad.mul_(-problem.w)
@@ -228,7 +237,7 @@ def mri_step(state: JointState, problem: JointProblem, link: LinkFit, check_canc
     return tikhonov_restore(problem.system, problem.y_m, problem.lam, lipschitz, target), None
 
 
-def us_step(x_mri: torch.Tensor, problem: JointProblem, link: LinkFit, start: torch.Tensor,
+def us_step(target: torch.Tensor, problem: JointProblem, start: torch.Tensor,
             prior: PriorPull | None = None) -> torch.Tensor:
     """Exact per-pixel US step (step 3): Newton on a strictly convex 1-D objective.
 
@@ -236,7 +245,7 @@ def us_step(x_mri: torch.Tensor, problem: JointProblem, link: LinkFit, start: to
     eta e + 1 + p, where t = f(x1) and p = rho / w.
     """
     eta = problem.weights.us_fidelity
-    t = link(x_mri, _gradient(x_mri)[0])
+    t = target
     p = 0.0 if prior is None else prior.rho / problem.w
     x = start.clone()
     for _ in range(NEWTON_STEPS):
@@ -256,15 +265,17 @@ def joint_step(state: JointState, problem: JointProblem, prior: PriorPull | None
     The MRI step is ``step_factor`` times the Lipschitz step 1/L; when Phi rises, the factor of
     the following iterations is halved (down to 1, the step PALM's convergence proof takes).
     """
-    link = fit_link(problem, state.x_mri)
-    x1, split = mri_step(state, problem, link, check_cancel)
-    x2 = us_step(x1, problem, link, state.x_us, prior)
+    gradient = _gradient(state.x_mri)
+    link = fit_link(problem, state.x_mri, gradient[0])
+    x1, split = mri_step(state, problem, link, check_cancel, gradient)
+    target = link_target(x1, link)
+    x2 = us_step(target, problem, state.x_us, prior)
     if not (bool(torch.isfinite(x1).all()) and bool(torch.isfinite(x2).all())):
         raise NumericalError("The joint PALM fusion diverged (non-finite values); lower the "
                              "coupling weight.")
     factor, value = state.step_factor, state.energy
     if prior is None:
-        value = energy(problem, x1, x2, link)
+        value = energy(problem, x1, x2, link, target)
         if value > state.energy:
             factor = max(1.0, factor / 2)
     return JointState(x1, x2, link, split, state.iteration + 1, factor, value)

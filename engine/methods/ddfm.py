@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,13 @@ class PalmCorrector:
     def initial_state(self):
         return self.start
 
+    @cached_property
+    def target(self):
+        """f(x1*): the US step's link target, fixed while the MRI block is held."""
+        from ..joint_palm import link_target
+
+        return link_target(self.start.x_mri, self.start.link)
+
     def rho(self, noise_level: float) -> float:
         return self.problem.w * self.prior_weight * (self.rho_floor + noise_level**2)
 
@@ -101,7 +109,7 @@ class PalmCorrector:
         padded = torch.as_tensor(self.problem.grid.high(u_hat.detach().cpu().double().numpy()),
                                  dtype=self.problem.u.dtype, device=self.problem.u.device)
         start = self.start
-        x2 = us_step(start.x_mri, self.problem, start.link, start.x_us, PriorPull(padded, rho))
+        x2 = us_step(self.target, self.problem, start.x_us, PriorPull(padded, rho))
         return JointState(start.x_mri, x2, start.link, start.split, state.iteration + 1)
 
     def correct(self, x0_luma, state, info):
