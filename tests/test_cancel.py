@@ -71,12 +71,14 @@ def test_cancel_stops_between_blocks_and_hooks_go_away():
 
 def test_sampler_checks_inside_the_network():
     from engine.diffusion.sampler import ddfm_sample
+    from engine.em import EmCorrector
 
     model = Stack()
     image = torch.zeros(1, 1, 8, 8)
     check, _ = raise_after(1 + 3)  # the step's own check, then three blocks
     with pytest.raises(FusionCancelled) as info:
-        ddfm_sample(model, image, image, torch.zeros(1, 3, 8, 8), respacing="4", cancel=check)
+        ddfm_sample(model, torch.zeros(1, 3, 8, 8), EmCorrector(image, image), respacing="4",
+                    cancel=check)
     assert model.ran == [0, 1, 2, 3] and raised_in_hook(info.value)
 
 
