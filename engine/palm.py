@@ -252,13 +252,18 @@ CANCEL_CHECK_EVERY = 10
 CancelCheck = Callable[[], None]
 
 
-def us_descent_reference(
-    x1: torch.Tensor,
-    x2_prev: torch.Tensor,
-    problem: PalmProblem,
-    prior: PriorPull | None = None,
-    check_cancel: CancelCheck | None = None,
-) -> tuple[torch.Tensor, int]:
+@dataclass(frozen=True)
+class DescentStart:
+    """What a US descent starts from: the new MRI x1, the previous US x2, an optional pull
+    toward an anchor (diffusion), and the cancel hook called every ``CANCEL_CHECK_EVERY`` steps."""
+
+    x1: torch.Tensor
+    x2_prev: torch.Tensor
+    prior: PriorPull | None = None
+    check_cancel: CancelCheck | None = None
+
+
+def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[torch.Tensor, int]:
     """Reference US update on the column-major vector; returns (x2, steps taken).
 
     One step of the reference, x <- x - alpha g, reads
@@ -274,6 +279,7 @@ def us_descent_reference(
     """
     from . import palm_kernels
 
+    x1, x2_prev, prior, check_cancel = start.x1, start.x2_prev, start.prior, start.check_cancel
     p = problem.params
     shape = tuple(x1.shape)
     alpha = p.step
@@ -334,14 +340,9 @@ def _tridiagonal(v: torch.Tensor, a0: float, a1: float) -> torch.Tensor:
     return out
 
 
-def us_descent_corrected(
-    x1: torch.Tensor,
-    x2_prev: torch.Tensor,
-    problem: PalmProblem,
-    prior: PriorPull | None = None,
-    check_cancel: CancelCheck | None = None,
-) -> tuple[torch.Tensor, int]:
+def us_descent_corrected(start: DescentStart, problem: PalmProblem) -> tuple[torch.Tensor, int]:
     """Corrected US update on the 2-D image, gradient norm updated every step."""
+    x1, x2_prev, prior, check_cancel = start.x1, start.x2_prev, start.prior, start.check_cancel
     p = problem.params
     alpha = p.step
     y = problem.xu0
@@ -382,7 +383,7 @@ def palm_step(
     x1 = mri_update(state, problem)
     reference = problem.params.variant == "reference"
     descent = us_descent_reference if reference else us_descent_corrected
-    x2, steps = descent(x1, state.x_us, problem, prior, check_cancel)
+    x2, steps = descent(DescentStart(x1, state.x_us, prior, check_cancel), problem)
     if not bool(torch.isfinite(x2).all()) or not bool(torch.isfinite(x1).all()):
         raise NumericalError(
             "PALM diverged (non-finite values); lower the step or the tau weights."
