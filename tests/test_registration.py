@@ -187,3 +187,18 @@ def test_the_unmoved_data1_pair_stays_near_the_published_alignment(shared):
     # mutual information of the raw intensities moved it 88 px RMS (scales 0.73 x 0.79)
     assert bench.rms_error_pixels(found, AffineTransform2D(), us, (1.0, 1.0)) < 15.0
     assert np.all(np.abs(_singular_values_of_change(found) - 1.0) < 0.05)
+
+
+def test_an_affine_or_refine_stage_that_makes_its_metric_worse_is_dropped(monkeypatch):
+    import engine.registration as registration
+
+    pair = make_phantom_pair(0, 240, 6)
+    far = AffineTransform2D(translation=(3.0, -2.0))  # 30 and 20 US pixels off
+
+    def lost(runner, feature_pair, initial, schedule, start, settings):
+        return AffineTransform2D(far.matrix, far.translation, initial.center, "lost")
+
+    monkeypatch.setattr(registration, "_affine", lost)
+    result = register(pair.mri, pair.us)
+    assert result.stages == "rigid" and result.transform.source.endswith("rigid)")
+    assert abs(result.transform.translation[0]) < 1.0
