@@ -70,6 +70,10 @@ class PaneViewBox(pg.ViewBox):
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self.setMouseEnabled(x=True, y=True)
+        #: called as ``drag_tool(phase, point)`` for left drags (phase "start" at the press point,
+        #: then "move"... and "finish", points in data units); while it returns True for "move"
+        #: and "finish" the drag draws instead of changing the window/level
+        self.drag_tool = None
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt override
         ev.accept()
@@ -80,6 +84,12 @@ class PaneViewBox(pg.ViewBox):
         ev.accept()
         if ev.isStart():
             self.clicked.emit()
+        if button == Qt.MouseButton.LeftButton and self.drag_tool is not None:
+            if ev.isStart():
+                self.drag_tool("start", self.mapToView(ev.buttonDownPos()))
+            phase = "finish" if ev.isFinish() else "move"
+            if self.drag_tool(phase, self.mapToView(ev.pos())):
+                return
         if button == Qt.MouseButton.LeftButton:
             delta = ev.screenPos() - ev.lastScreenPos()
             self.window_dragged.emit(delta.x(), delta.y())

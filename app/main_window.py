@@ -177,6 +177,9 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         from .registration_panel import PairingController
 
         self.pairing = PairingController(self)
+        from .measure_tool import MeasureTool
+
+        self.measure_tool = MeasureTool(self)
 
     # ===== settings ==============================================================================
     def _restore_layout(self) -> None:

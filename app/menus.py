@@ -12,6 +12,8 @@ MOUSE_HELP = (
     "(right = wider, down = higher level)\nRight-drag: zoom (up = in)\nR: reset the view\n"
     + "\n".join(f"{i}: {name}" for i, name in enumerate(PRESET_NAMES, start=1))
     + "\nCompare view: Space or T toggles A/B, A and B show one image"
+    + "\nD / E / X, then left-drag: measure a distance / an ellipse / a rectangle"
+    + "\nH: hide or show the measurements\nDelete: delete the selected (or last) measurement"
 )
 
 
@@ -83,6 +85,7 @@ def build_actions(w) -> None:
         menu.addAction(dock.toggleViewAction())
     menu = w.menuBar().addMenu("F&usion")
     menu.addActions([w.act_fuse, w.act_cancel])
+    w.measure_tool.add_menu(w.menuBar())
     menu = w.menuBar().addMenu("&Help")
     menu.addAction(a("Mouse and keys", lambda: QMessageBox.information(w, "Mouse and keys",
                                                                          MOUSE_HELP)))
@@ -95,4 +98,6 @@ def build_actions(w) -> None:
     bar.addActions([w.act_fuse, w.act_cancel])
     bar.addSeparator()
     bar.addActions([w.act_reset, w.act_export])
+    bar.addSeparator()
+    bar.addActions([w.measure_tool.actions[k] for k in ("distance", "ellipse", "rectangle")])
     w._rebuild_recent_menu()
