@@ -164,11 +164,12 @@ class LoadingMixin:
 
     # ----- showing the current pair ----------------------------------------------------------
     def _mm_per_us_pixel(self, d: int) -> float | None:
-        if self.us is not None and self.us.info.pixel_spacing_mm:
-            return float(self.us.info.pixel_spacing_mm[1])
-        if self.mri is not None and self.mri.info.pixel_spacing_mm:
-            return float(self.mri.info.pixel_spacing_mm[1]) / d
-        return None
+        """Width of one US-grid pixel in mm, None when neither file knows it: the US spacing,
+        else the MRI spacing / d (:func:`engine.measurements.grid_calibration`)."""
+        from engine.measurements import grid_calibration
+
+        calibration = grid_calibration(self.us, self.mri, d)
+        return calibration.col_mm if calibration is not None else None
 
     def _show_pair(self) -> None:
         pair = self.session.pair

@@ -72,16 +72,14 @@ class PaneMeasurement:
         self._place_label()
 
     def _place_label(self, *args) -> None:
-        """The label above the shape, on the side of it nearer the middle of the view (so that
-        it stays inside the pane)."""
+        """The label at the corner of the shape's box nearest the middle of the view, outside
+        the box (so that it stays in the pane and off the corner texts)."""
         x0, y0, x1, y1 = self._box
         view = self.view_box.viewRect()
-        if (x0 + x1) / 2.0 > view.center().x():
-            self.label.setAnchor((1, 1))
-            self.label.setPos(x0, y0)
-        else:
-            self.label.setAnchor((0, 1))
-            self.label.setPos(x1, y0)
+        left = (x0 + x1) / 2.0 > view.center().x()
+        below = (y0 + y1) / 2.0 < view.center().y()  # y runs downwards
+        self.label.setAnchor((1 if left else 0, 0 if below else 1))
+        self.label.setPos(x0 if left else x1, y1 if below else y0)
 
     def shape(self, like: Shape) -> Shape:
         """The shape the ROI shows now (after the user moved it), of the kind of ``like``."""

@@ -220,3 +220,13 @@ def test_without_a_pixel_size_lengths_are_in_px(qtbot, window, tmp_path):
         assert _label(item, pane) == "D1  50.0 px"
         assert _label(ellipse, pane).startswith("E2  area 942.5 px²")
     assert "mm" not in " ".join(tool.provenance_lines())
+
+
+def test_a_single_dicom_scan_is_measured_with_its_own_spacing(qtbot, window, tmp_path,
+                                                              dicom_pair_writer):
+    mri, us = dicom_pair_writer(tmp_path, "PATIENT-M", 60, seed=1, spacing_mm=0.25)
+    assert window.open_us(us)  # no MRI yet: the US pane on its own grid
+    tool = window.measure_tool
+    item = _drag(window.us_pane, "distance", (10.0, 10.0), (50.0, 10.0), tool)
+    assert _label(item, window.us_pane) == "D1  10.0 mm"  # 40 px of 0.25 mm
+    assert tool.provenance_lines()[0].startswith("calibration 0.25 x 0.25 mm/px")
