@@ -1,4 +1,6 @@
-"""Two images in one pane: swipe (vertical or horizontal divider), blend, checkerboard, flip.
+"""Two images in one pane: swipe (vertical or horizontal divider), blend, checkerboard, flip,
+and overlay (A in colour over B in grey with the window's overlay style, the blend the panes'
+overlay uses: :func:`app.overlay.blend_style`; a flipped style puts B on top).
 
 Both images are brought to a common display scale first (:func:`app.compositing.display_scale`),
 so the composite is shown with one window (0..1 by default). Keys: Space or T toggles between A
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from . import compositing
 from .image_pane import ImagePane, PaneImage
+from .overlay import OverlayStyle, blend_style
 from .window_level import WindowLevel
 
 MODES = {
@@ -31,6 +34,7 @@ MODES = {
     "blend": "Blend",
     "checkerboard": "Checkerboard",
     "flip": "Flip A / B",
+    "overlay": "Overlay (A in colour over B)",
 }
 DIVIDER_PEN = (255, 200, 70, 230)
 
@@ -49,6 +53,7 @@ class CompareView(QWidget):
         self._mode = "swipe-vertical"
         self._show_b = False
         self._composite: np.ndarray | None = None
+        self.overlay_style = OverlayStyle()
 
         self.a_choice = QComboBox(self)
         self.b_choice = QComboBox(self)
@@ -193,6 +198,11 @@ class CompareView(QWidget):
     def set_divider(self, position: float) -> None:
         self.divider.setValue(position)
 
+    def set_overlay_style(self, style: OverlayStyle) -> None:
+        self.overlay_style = style
+        if self._mode == "overlay":
+            self._refresh()
+
     def toggle(self) -> None:
         """Flip between A and B (switches to flip mode)."""
         if self._mode != "flip":
@@ -229,6 +239,8 @@ class CompareView(QWidget):
             return compositing.blend(a, b, self.blend_slider.value() / 100.0)
         if self._mode == "checkerboard":
             return compositing.checkerboard(a, b, self.square_spin.value())
+        if self._mode == "overlay":
+            return blend_style(b, a, self.overlay_style)
         return b if self._show_b else a
 
     def _describe(self) -> str:
@@ -239,6 +251,11 @@ class CompareView(QWidget):
             return f"Checkerboard {self.square_spin.value()} px"
         if self._mode == "flip":
             return "Showing " + ("B" if self._show_b else "A") + "   (Space toggles)"
+        if self._mode == "overlay":
+            style = self.overlay_style
+            top, bottom = ("B", "A") if style.flipped else ("A", "B")
+            colour = f"{style.colour_map} at {style.alpha:.0%}"
+            return f"Overlay: {top} in {colour} over {bottom} (F flips)"
         return "Swipe: A " + ("left" if self._mode == "swipe-vertical" else "above") + ", B beyond"
 
     def _refresh(self, *args, reset_view: bool = False) -> None:
@@ -249,7 +266,9 @@ class CompareView(QWidget):
             self.pane.set_image(None)
             return
         title = f"A: {self.a_choice.currentText()}    B: {self.b_choice.currentText()}"
-        first = self.pane.content is None or self.pane.content.pixels.shape != image.shape
+        first = (
+            self.pane.content is None or self.pane.content.pixels.shape[:2] != image.shape[:2]
+        )
         content = PaneImage(
             image, title, (self._describe(),), 1.0, self._mm_per_unit, WindowLevel(0.5, 1.0)
         )

@@ -21,6 +21,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from .orientation_marks import OrientationMarks
 from .window_level import WindowLevel, preset_window
 
 TEXT_COLOUR = QColor(235, 235, 235)
@@ -47,7 +48,7 @@ class PaneImage:
 
     @property
     def data_rect(self) -> QRectF:
-        h, w = self.pixels.shape
+        h, w = self.pixels.shape[:2]
         return QRectF(0.0, 0.0, w * self.cell, h * self.cell)
 
 
@@ -199,6 +200,7 @@ class ImagePane(QWidget):
     files_dropped = Signal(list)
     activated = Signal(object)
     window_changed = Signal(object)
+    content_changed = Signal()
 
     def __init__(self, name: str, hint: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -231,6 +233,7 @@ class ImagePane(QWidget):
         layout.addWidget(self.view)
         self.overlay = PaneOverlay(self.view)
         self.overlay.hint = hint
+        self.orientation = OrientationMarks(self.view)
 
         self.view.installEventFilter(self)
         self.view.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
@@ -261,6 +264,7 @@ class ImagePane(QWidget):
             self.overlay.bottom_right = []
             self.overlay.scale_bar = None
             self.overlay.update()
+            self.content_changed.emit()
             return
         if not keep_window or self._window is None:
             self._window = preset_window(1, content.pixels, content.file_window)
@@ -270,6 +274,7 @@ class ImagePane(QWidget):
         self.overlay.top_left = list(content.lines)
         self._update_window_text()
         self._update_zoom_text()
+        self.content_changed.emit()
 
     def set_pixels(self, pixels: np.ndarray) -> None:
         """Replace the pixels only (live preview): view and window stay."""
@@ -284,6 +289,7 @@ class ImagePane(QWidget):
             self._content.file_window,
         )
         self.image_item.setImage(pixels, autoLevels=False, levels=self._window.levels)
+        self.content_changed.emit()
 
     def set_lines(self, title: str, lines: tuple[str, ...]) -> None:
         self.overlay.title = title
@@ -370,6 +376,7 @@ class ImagePane(QWidget):
             kind = event.type()
             if kind == QEvent.Type.Resize:
                 self.overlay.setGeometry(self.view.rect())
+                self.orientation.setGeometry(self.view.rect())
             elif kind == QEvent.Type.Leave:
                 self.cursor_left.emit()
             elif kind == QEvent.Type.Enter:

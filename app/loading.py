@@ -13,6 +13,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.errors import EndoFuseError
+from engine.orientation import scan_markers
 from engine.scan import Scan
 
 from .image_pane import PaneImage
@@ -182,6 +183,7 @@ class LoadingMixin:
             (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
             (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
         ):
+            pane.orientation.set_markers(scan_markers(scan) if scan is not None else None)
             if scan is None:
                 pane.set_image(None)
                 continue

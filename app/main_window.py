@@ -31,6 +31,7 @@ from .linked_views import ViewLink
 from .loading import LoadingMixin
 from .menus import build_actions
 from .metrics_panel import MetricsPanel
+from .overlay_controls import OverlayController
 from .results_panel import ResultsPanel
 from .window_level import PRESET_NAMES
 
@@ -66,6 +67,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         self._build_panes()
         self._build_docks()
         build_actions(self)
+        self.overlay = OverlayController(self)
         self._keep_layout = restore_layout
         if restore_layout:
             self._restore_layout()

@@ -11,6 +11,7 @@ MOUSE_HELP = (
     "Wheel: zoom about the cursor\nMiddle-drag: pan\nLeft-drag: window/level "
     "(right = wider, down = higher level)\nRight-drag: zoom (up = in)\nR: reset the view\n"
     + "\n".join(f"{i}: {name}" for i, name in enumerate(PRESET_NAMES, start=1))
+    + "\nO: overlay on/off, F: flip which layer is on top"
     + "\nCompare view: Space or T toggles A/B, A and B show one image"
     + "\nD / E / X, then left-drag: measure a distance / an ellipse / a rectangle"
     + "\nH: hide or show the measurements\nDelete: delete the selected (or last) measurement"
