@@ -3,7 +3,8 @@
 :func:`format_number` writes an ordinary value (``1e-3 <= |x| < 1e6``, or zero) in plain decimal
 notation with at most ``digits`` significant digits and no trailing zeros (``4``, ``0.001``,
 ``36.35``, ``1234``); only tiny or huge values (the original PALM's ``tau`` weights, ``1e-12``)
-are written in scientific notation, with the same digits and a bare exponent (``1e-12``, ``2.5e-7``, ``2e9``).
+are written in scientific notation, with the same digits and a bare exponent (``1e-12``,
+``2.5e-7``, ``2e9``).
 """
 
 from __future__ import annotations

@@ -149,6 +149,7 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     assert record.method == "palm" and record.result.params.iterations == 3
     assert [e.step for e in events if e.step > 0] == [1, 2, 3]
     assert not window.runner.busy and window.fuse_button.isEnabled()
+    assert window.progress_bar.text() == "idle"  # done: back to idle
     assert window.results_panel.records == [record]
     assert "iterations = 3" in window.results_panel.list.item(0).toolTip()
     np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.mri_estimate)
@@ -185,6 +186,7 @@ def test_cancel_mid_run(qtbot, window):
     assert max(steps) < 40
     assert window.results_panel.records == []
     assert not window.runner.busy and window.progress_label.text() == "Cancelled"
+    assert window.progress_bar.text() == "idle"
 
 
 def test_ui_thread_never_stalls_during_fusion(qtbot, window):
