@@ -45,13 +45,25 @@ def test_clean_reference_and_non_finite_values_in_json(triple, capsys):
     assert out["reference"] == {"PSNR": "inf", "SSIM": pytest.approx(1.0), "RelErr": 0.0}
 
 
-def test_table_lists_standard_first_then_legacy_proxies(triple, capsys):
+def test_table_lists_fusion_metrics_then_legacy_proxies_by_their_catalog_names(triple, capsys):
+    from engine.metrics import SEED_COMPATIBLE, STANDARD
+
     paths, _ = triple
     assert main(_args(paths)) == 0
     text = capsys.readouterr().out
-    assert text.index("Standard fusion metrics") < text.index("legacy proxy")
-    assert "QABF_proxy" in text and "lower is better" in text
-    assert "Ground truth" not in text
+    assert text.index("Fusion metrics") < text.index("Legacy proxy set")
+    assert "SSIM(F,A)+SSIM(F,B) (0–2)" in text and "lower is better" in text
+    for info in STANDARD + SEED_COMPATIBLE:
+        assert info.label in text
+    assert "ground truth" not in text.lower() and "nan" not in text  # no truth: no rows at all
+
+
+def test_table_names_ground_truth_scores_first(triple, capsys):
+    paths, _ = triple
+    assert main(_args(paths, "--clean", paths["fused"])) == 0
+    text = capsys.readouterr().out
+    assert text.index("Ground truth") < text.index("Fusion metrics")
+    assert "vs ground truth: PSNR (dB)" in text and "vs ground truth: SSIM (0–1)" in text
 
 
 def test_range_option_scales_16_bit_files(tmp_path, capsys):
