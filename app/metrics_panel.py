@@ -5,11 +5,14 @@ fold headed by its catalog title: "Ground truth" (open; present only when the pa
 "Fusion metrics" (the literature's no-reference set) and the legacy proxy set (both folded
 until opened; the panel remembers what the user opened). Every metric is shown by its one
 display name (``MetricInfo.label``) and its value by :func:`engine.formatting.format_number`.
-The chart's y axis is labelled with the chosen metric's name and unit, its x axis with the
-results. The tooltip says how the images were scaled for the metrics.
+The chart shows the metric named in the box above it; its y axis is labelled with the metric's
+unit (or "no unit"), its x axis with the results. The tooltip says how the images were scaled
+for the metrics.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -29,14 +32,20 @@ from PySide6.QtWidgets import (
 from engine.formatting import format_number
 from engine.pipeline import FusionRecord
 
+if TYPE_CHECKING:
+    from engine.metrics import MetricInfo
+
 from .results import METRICS_SCALE_NOTE, metric_tooltip
 
 BAR_BRUSH = (90, 140, 200)
 SELECTED_BRUSH = (255, 200, 70)
 AXIS_PEN = (200, 200, 200)
+AXIS_TEXT = "#c8c8c8"
 #: set key -> open when first shown
 OPEN_AT_FIRST = {"reference": True, "standard": False, "seed_compatible": False}
 RESULTS_AXIS = "result"
+#: the y axis of a metric without a unit (a ratio or a plain score)
+NO_UNIT = "no unit"
 
 
 class MetricsPanel(QWidget):
@@ -46,6 +55,7 @@ class MetricsPanel(QWidget):
         super().__init__(parent)
         self._records: list[FusionRecord] = []
         self._selected: FusionRecord | None = None
+        self._infos: dict[str, MetricInfo] = {}
         self._open = dict(OPEN_AT_FIRST)
         self.setToolTip(METRICS_SCALE_NOTE)
 
@@ -83,7 +93,8 @@ class MetricsPanel(QWidget):
         plot.showGrid(y=True, alpha=0.25)
         for side in ("left", "bottom"):
             plot.getAxis(side).setTextPen(pg.mkPen(AXIS_PEN))
-        plot.setLabel("bottom", RESULTS_AXIS, color=AXIS_PEN)
+            plot.getAxis(side).enableAutoSIPrefix(False)  # ticks in the metric's own unit
+        plot.setLabel("bottom", RESULTS_AXIS, color=AXIS_TEXT)
         self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.6)
         self.chart.addItem(self.bars)
 
@@ -98,13 +109,15 @@ class MetricsPanel(QWidget):
         right.addWidget(self.chart, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(left, 3)
-        layout.addLayout(right, 2)
+        layout.addLayout(left, 1)
+        layout.addLayout(right, 1)
 
     def set_records(self, records: list[FusionRecord], selected: FusionRecord | None) -> None:
         self._records = list(records)
         self._selected = selected
         self._fill_table()
+        self._infos = {info.label: info for record in self._records
+                       for _, rows in record.metrics.rows() for info, _ in rows}
         names: list[str] = []
         for record in self._records:
             for name in record.metrics.named_values():
@@ -186,7 +199,8 @@ class MetricsPanel(QWidget):
             pens=None,
         )
         plot = self.chart.getPlotItem()
-        plot.setLabel("left", name, color=AXIS_PEN)
+        info = self._infos.get(name)
+        plot.setLabel("left", (info.unit or NO_UNIT) if info else "", color=AXIS_TEXT)
         plot.getAxis("bottom").setTicks([ticks])
         if xs:
             plot.setXRange(-0.6, max(xs) + 0.6, padding=0)
@@ -194,7 +208,7 @@ class MetricsPanel(QWidget):
             plot.setYRange(bottom, top if top > bottom else bottom + 1, padding=0.1)
 
     def axis_labels(self) -> tuple[str, str]:
-        """The chart's (y, x) axis titles."""
+        """The chart's (y, x) axis titles: the chosen metric's unit, and "result"."""
         plot = self.chart.getPlotItem()
         return plot.getAxis("left").labelText, plot.getAxis("bottom").labelText
 

@@ -87,7 +87,12 @@ def test_chart_names_its_axes_with_the_metric_and_unit(panel, records):
     assert names[0] == "US-appearance vs ground truth: PSNR (dB)"
     assert SSIM_SUM in names and len(names) == len(set(names))
     panel.metric_choice.setCurrentText(SSIM_SUM)
-    assert panel.axis_labels() == (SSIM_SUM, "result")
+    assert panel.axis_labels() == ("0–2", "result")
     assert panel.bars.opts["height"].size == 2
     panel.metric_choice.setCurrentText("US-appearance vs ground truth: PSNR (dB)")
-    assert panel.axis_labels()[0].endswith("(dB)")
+    assert panel.axis_labels()[0] == "dB"
+    panel.metric_choice.setCurrentText("US-appearance vs ground truth: relative error")
+    assert panel.axis_labels()[0] == "no unit"
+    # ticks in the metric's own unit: no "(x0.001)" scale added to the axis title
+    left = panel.chart.getPlotItem().getAxis("left")
+    assert "x0.0" not in left.labelString() and left.autoSIPrefixScale == 1.0

@@ -98,3 +98,23 @@ def test_size_mismatch_is_reported_not_raised(triple, tmp_path, capsys):
     paths = dict(paths, fused=str(tmp_path / "small.npy"))
     assert main(_args(paths)) == 2
     assert "same size" in capsys.readouterr().err
+
+
+def test_readme_and_benchmark_use_the_catalog_names():
+    """One name per metric: the README names every metric as the catalog does, and the quality
+    benchmark's columns are the catalog's ground-truth names."""
+    import re
+    from pathlib import Path
+
+    from engine.metrics import GROUND_TRUTH, SEED_COMPATIBLE, SET_TITLES, STANDARD
+
+    root = Path(__file__).resolve().parents[1]
+    readme = re.sub(r"\s+", " ", (root / "README.md").read_text(encoding="utf-8"))
+    for info in STANDARD + SEED_COMPATIBLE + GROUND_TRUTH:
+        assert f'"{info.label}"' in readme, info.label
+    for title in SET_TITLES.values():
+        assert title in readme, title
+    for old in ("standard set", "Against ground truth", "QABF_proxy", "SSIM_legacy"):
+        assert old not in readme, old
+    bench = (root / "bench" / "quality.py").read_text(encoding="utf-8")
+    assert "GROUND_TRUTH" in bench and "'PSNR'" not in bench

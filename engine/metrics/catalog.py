@@ -23,32 +23,41 @@ class MetricInfo:
     """Description of one metric key of a metric set."""
 
     key: str
-    #: the one display name (tables, chart, command line, README), with its unit or range
-    label: str
+    #: what the value is, without its unit ("SSIM(F,A)+SSIM(F,B)")
+    name: str
     #: True: larger is better; False: smaller is better
     higher_is_better: bool
     #: one or two sentences for a tooltip: definition and reading
     description: str
     #: when the value is NaN (or infinite) instead of a number; empty when it always is defined
     undefined_when: str = ""
+    #: the unit or the range of the value ("dB", "bits", "0–2"); empty for a plain number
+    unit: str = ""
+
+    @property
+    def label(self) -> str:
+        """The one display name (tables, chart, command line, README): ``name (unit)``."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
 
 
 #: the entropy is defined alike in both source sets
-ENTROPY = MetricInfo("EN", "Entropy (bits)", True,
-                     "Shannon entropy of the fused grey levels, in bits.")
+ENTROPY = MetricInfo("EN", "Entropy", True,
+                     "Shannon entropy of the fused grey levels, in bits.", unit="bits")
 
 STANDARD: tuple[MetricInfo, ...] = (
     ENTROPY,
     MetricInfo("SD", "Standard deviation", True,
-               "Standard deviation of the fused image on 0..255 (contrast)."),
+               "Standard deviation of the fused image on 0..255 (contrast).", unit="grey levels"),
     MetricInfo("SF", "Spatial frequency", True,
-               "RMS of horizontal and vertical pixel differences of F."),
-    MetricInfo("AG", "Average gradient", True, "Mean local gradient magnitude of F (sharpness)."),
+               "RMS of horizontal and vertical pixel differences of F.", unit="grey levels"),
+    MetricInfo("AG", "Average gradient", True, "Mean local gradient magnitude of F (sharpness).",
+               unit="grey levels"),
     MetricInfo(
         "MI",
-        "MI(F,A)+MI(F,B) (nats)",
+        "MI(F,A)+MI(F,B)",
         True,
         "I(F;A) + I(F;B) in nats over the exact 256 grey levels.",
+        unit="nats",
     ),
     MetricInfo(
         "SCD",
@@ -67,14 +76,15 @@ STANDARD: tuple[MetricInfo, ...] = (
     ),
     MetricInfo(
         "Qabf",
-        "Q^AB/F edge transfer (0–1)",
+        "Q^AB/F edge transfer",
         True,
         "Xydeas-Petrovic edge transfer: gradient-weighted share of source edges kept in F (0..1).",
         "neither source has any gradient",
+        unit="0–1",
     ),
-    MetricInfo("SSIM", "SSIM(F,A)+SSIM(F,B) (0–2)", True,
+    MetricInfo("SSIM", "SSIM(F,A)+SSIM(F,B)", True,
                "SSIM of F with the US plus SSIM of F with the MRI, 7x7 windows, data range 255; "
-               "each term is at most 1, so the sum is at most 2."),
+               "each term is at most 1, so the sum is at most 2.", unit="0–2"),
     MetricInfo(
         "SSIM_legacy",
         "SSIM sum, data range 2 (published tables)",
@@ -84,10 +94,11 @@ STANDARD: tuple[MetricInfo, ...] = (
     ),
     MetricInfo(
         "PSNR",
-        "PSNR vs sources (dB)",
+        "PSNR vs sources",
         True,
         "10 log10(max(F)^2 / MSE) in dB, MSE averaged over both sources.",
         "+inf when F equals both sources",
+        unit="dB",
     ),
     MetricInfo(
         "CC",
@@ -98,19 +109,20 @@ STANDARD: tuple[MetricInfo, ...] = (
     ),
     MetricInfo(
         "MSE", "MSE vs sources", False,
-        "Mean of the squared errors of F to A and to B (0..255 scale).",
+        "Mean of the squared errors of F to A and to B (0..255 scale).", unit="grey levels²",
     ),
 )
 
 SEED_COMPATIBLE: tuple[MetricInfo, ...] = (
     ENTROPY,
-    MetricInfo("SD", "Standard deviation (8-bit, legacy)", True,
-               "Standard deviation of the fused image rounded to 8 bits."),
+    MetricInfo("SD", "Standard deviation, 8-bit legacy", True,
+               "Standard deviation of the fused image rounded to 8 bits.", unit="grey levels"),
     MetricInfo(
         "MI",
-        "MI, 20 bins (legacy, nats)",
+        "MI, 20 bins, legacy",
         True,
         "MI(US,F) + MI(MRI,F) in nats over 20 equal-width bins per image (legacy definition).",
+        unit="nats",
     ),
     MetricInfo(
         "VIF",
@@ -127,22 +139,23 @@ SEED_COMPATIBLE: tuple[MetricInfo, ...] = (
         "metric, kept only to compare with the earlier table.",
         "a wrapped Sobel response is constant (e.g. a constant image)",
     ),
-    MetricInfo("SSIM", "SSIM(F,A)+SSIM(F,B) (0–2), 8-bit legacy", True,
+    MetricInfo("SSIM", "SSIM(F,A)+SSIM(F,B), 8-bit legacy", True,
                "As SSIM(F,A)+SSIM(F,B) (0–2), on the images rounded to 8 bits as the earlier "
-               "code saw them (equal for whole grey levels)."),
+               "code saw them (equal for whole grey levels).", unit="0–2"),
 )
 
 #: the ground-truth scores of an image against its clean truth (what a benchmark column is called)
 GROUND_TRUTH: tuple[MetricInfo, ...] = (
     MetricInfo(
         "PSNR",
-        "vs ground truth: PSNR (dB)",
+        "vs ground truth: PSNR",
         True,
         "10 log10(R^2 / MSE(F, clean)) in dB, R = data range of the clean image.",
         "+inf when F equals the clean image",
+        unit="dB",
     ),
-    MetricInfo("SSIM", "vs ground truth: SSIM (0–1)", True,
-               "SSIM(F, clean) with the same data range R (max 1)."),
+    MetricInfo("SSIM", "vs ground truth: SSIM", True,
+               "SSIM(F, clean) with the same data range R (max 1).", unit="0–1"),
     MetricInfo(
         "RelErr",
         "vs ground truth: relative error",
@@ -159,8 +172,9 @@ GROUND_TRUTH_IMAGES = (
 #: the ground-truth set of a record: "US-appearance vs ground truth: PSNR (dB)", then the
 #: MRI-contrast image's scores ("MRI-contrast vs ground truth: ...", keys "MRI PSNR" ...)
 REFERENCE: tuple[MetricInfo, ...] = tuple(
-    MetricInfo(prefix + info.key, f"{image} {info.label}", info.higher_is_better,
-               f"{what[0].upper()}{what[1:]}: {info.description}", info.undefined_when)
+    MetricInfo(prefix + info.key, f"{image} {info.name}", info.higher_is_better,
+               f"{what[0].upper()}{what[1:]}: {info.description}", info.undefined_when,
+               info.unit)
     for prefix, image, what in GROUND_TRUTH_IMAGES
     for info in GROUND_TRUTH
 )
