@@ -118,3 +118,17 @@ def test_readme_and_benchmark_use_the_catalog_names():
         assert old not in readme, old
     bench = (root / "bench" / "quality.py").read_text(encoding="utf-8")
     assert "GROUND_TRUTH" in bench and "'PSNR'" not in bench
+
+
+def test_batch_report_heads_its_metric_columns_with_the_catalog_names(tmp_path):
+    from engine.batch.report import write_report, write_results_csv
+    from engine.batch.store import PairOutcome
+
+    outcome = PairOutcome("p0", "fused", seconds={"fuse": 1.0},
+                          metrics={"PSNR": 20.0, "SSIM": 1.1, "MI": 2.0, "Qabf": 0.3})
+    text = write_report([outcome], tmp_path).read_text(encoding="utf-8")
+    header = next(line for line in text.splitlines() if line.startswith("| pair"))
+    assert "SSIM(F,A)+SSIM(F,B) (0–2)" in header and "PSNR vs sources (dB)" in header
+    assert "| SSIM |" not in header
+    csv_text = write_results_csv([outcome], tmp_path / "results.csv").read_text()
+    assert csv_text.splitlines()[0].endswith("PSNR,SSIM,MI,Qabf")  # machine columns keep keys
