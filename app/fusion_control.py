@@ -52,8 +52,7 @@ class FusionMixin:
             return False
         job = FusionJob(dock.method, params, self.fusion_input, self.results_panel.image)
         self._last_preview = 0.0
-        dock.progress_bar.setRange(0, 0)
-        dock.progress_label.setText(f"Starting {job.method}...")
+        dock.begin_progress(f"Starting {job.method}...")
         return self.runner.start(job)
 
     def cancel_fusion(self) -> None:
@@ -85,8 +84,7 @@ class FusionMixin:
     def _on_finished(self, outcome: FusionOutcome) -> None:
         record = self.session.add_result(outcome.record)  # the results panel selects it
         dock = self.fusion_dock
-        dock.progress_bar.setValue(dock.progress_bar.maximum())
-        dock.progress_label.setText(f"{record.name} finished in {record.result.elapsed_s:.1f} s")
+        dock.reset_progress(f"{record.name} finished in {record.result.elapsed_s:.1f} s")
         self.fusion_finished.emit(record)
 
     def _on_failed(self, message: str) -> None:

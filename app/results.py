@@ -6,20 +6,18 @@ A result is an :class:`engine.pipeline.FusionRecord` and its metrics are
 
 from __future__ import annotations
 
-from engine.pipeline.measure import GROUP_TITLES, RECORD_SCALING_TEXT
+from typing import TYPE_CHECKING
+
+from engine.pipeline.measure import RECORD_SCALING_TEXT
+
+if TYPE_CHECKING:
+    from engine.metrics import MetricInfo
 
 METRICS_SCALE_NOTE = "Metrics: " + RECORD_SCALING_TEXT
-SET_KEYS = {title: key for key, title in GROUP_TITLES.items()}
 
 
-def metric_tooltip(group: str, key: str) -> str:
-    """Label, definition and reading direction of a metric, from the engine's catalogue."""
-    from engine.metrics import metric_info
-
-    try:
-        info = metric_info(SET_KEYS[group], key)
-    except KeyError:
-        return key
+def metric_tooltip(info: MetricInfo) -> str:
+    """Name, definition and reading direction of a metric, from the engine's catalogue."""
     better = "higher is better" if info.higher_is_better else "lower is better"
     text = f"{info.label}: {info.description} ({better})"
     if info.undefined_when:
