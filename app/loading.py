@@ -13,7 +13,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.errors import EndoFuseError
-from engine.scan import Scan
+from engine.fusion import FusionInput
+from engine.scan import Scan, size_text
 
 from .image_pane import PaneImage
 from .window_level import WindowLevel
@@ -40,11 +41,31 @@ def scan_lines(scan: Scan) -> tuple[str, ...]:
         lines.append(info.series_description)
     elif info.study_description:
         lines.append(info.study_description)
-    size = f"{scan.shape[1]} x {scan.shape[0]} px"
+    size = size_text(scan.shape)
     lines.append(f"{scan.name}   {size}" if scan.path is not None else size)
     if info.pixel_spacing_mm:
         lines.append(f"{info.pixel_spacing_mm[1]:.3g} x {info.pixel_spacing_mm[0]:.3g} mm/px")
     return tuple(lines)
+
+
+def scan_mm_per_pixel(scan: Scan | None) -> float | None:
+    """Millimetres per pixel of ``scan`` along a row (its column spacing), None when unknown."""
+    if scan is not None and scan.info.pixel_spacing_mm:
+        return float(scan.info.pixel_spacing_mm[1])
+    return None
+
+
+def grid_mm_per_pixel(fusion_input: FusionInput | None) -> float | None:
+    """Millimetres per pixel of the fused (US) grid of a pair, on which the fused images and the
+    compare view lie: the spacing the pairing gave the US on that grid (file, US regions or the
+    user's), else the MRI's divided by d (the MRI grid is exactly d times coarser), else None."""
+    if fusion_input is None:
+        return None
+    us_mm = scan_mm_per_pixel(fusion_input.us)
+    if us_mm is not None:
+        return us_mm
+    mri_mm = scan_mm_per_pixel(fusion_input.mri)
+    return None if mri_mm is None else mri_mm / fusion_input.d
 
 
 def file_window(scan: Scan) -> WindowLevel | None:
@@ -163,20 +184,13 @@ class LoadingMixin:
         return True
 
     # ----- showing the current pair ----------------------------------------------------------
-    def _mm_per_us_pixel(self, d: int) -> float | None:
-        if self.us is not None and self.us.info.pixel_spacing_mm:
-            return float(self.us.info.pixel_spacing_mm[1])
-        if self.mri is not None and self.mri.info.pixel_spacing_mm:
-            return float(self.mri.info.pixel_spacing_mm[1]) / d
-        return None
-
     def _show_pair(self) -> None:
         pair = self.session.pair
         fusion_input = self.fusion_input
         d = fusion_input.d if fusion_input is not None else 1
-        mm = self._mm_per_us_pixel(d)
         first = all(p.content is None for p in self.panes)
         paired = fusion_input is not None and fusion_input.mri is not None  # the fused field
+        grid_mm = grid_mm_per_pixel(fusion_input)
         for pane, scan, cell, label in (
             (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
             (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
@@ -187,6 +201,8 @@ class LoadingMixin:
             lines = scan_lines(scan)
             if label == "MRI" and fusion_input is not None:
                 lines += (f"d = {d} (MRI pixel = {d} x {d} US pixels)",)
+            # a data unit is one US-grid pixel once paired, else one pixel of the scan itself
+            mm = grid_mm if paired else scan_mm_per_pixel(scan)
             pane.set_image(PaneImage(scan.pixels, label, lines, cell, mm, file_window(scan)))
         self._update_compare_sources()
         self._update_enabled()

@@ -28,7 +28,7 @@ from .fusion_dock import FusionDock
 from .fusion_worker import FusionRunner
 from .image_pane import ImagePane, PaneImage
 from .linked_views import ViewLink
-from .loading import LoadingMixin
+from .loading import LoadingMixin, grid_mm_per_pixel
 from .menus import build_actions
 from .metrics_panel import MetricsPanel
 from .results_panel import ResultsPanel
@@ -282,7 +282,10 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         content = self.fused_pane.content
         keep = content is not None and content.pixels.shape == pixels.shape
         self.fused_pane.set_image(
-            PaneImage(pixels, f"Fused: {record.name}", lines, 1.0, self._mm_per_us_pixel(1)),
+            PaneImage(
+                pixels, f"Fused: {record.name}", lines, 1.0,
+                grid_mm_per_pixel(record.fusion_input),
+            ),
             keep_window=False,
         )
         if not keep:
@@ -300,7 +303,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
                 sources[record.name] = record.pixels(self.results_panel.image)
             sources["US (source)"] = fi.y_u
             sources["MRI (source, on US grid)"] = on_grid(fi.y_m, fi.d)
-        self.compare.set_sources(sources, self._mm_per_us_pixel(1))
+        self.compare.set_sources(sources, grid_mm_per_pixel(fi))
 
     # ===== errors, drops, shutdown ===============================================================
     def show_error(self, message: str) -> None:
