@@ -75,6 +75,31 @@ def file_window(scan: Scan) -> WindowLevel | None:
     return None
 
 
+def fused_hint(
+    mri: Scan | None, us: Scan | None, paired: bool, busy: bool, released: str | None = None
+) -> str:
+    """What the empty fused pane tells the user to do next, from what is loaded; ``released``
+    names the selected result when its image was released to save memory."""
+    if released is not None:
+        step = (
+            f"The image of {released} was released to save memory; its metrics and provenance "
+            "are kept. Fuse again to see it."
+        )
+    elif busy:
+        step = "Fusing... the result appears here"
+    elif paired:
+        step = "Press Fuse (Ctrl+Return) to fuse the two scans"
+    elif mri is not None and us is not None:
+        step = "The two scans do not pair yet: see the message, or set the pairing"
+    elif mri is not None:
+        step = "Open the ultrasound too, then press Fuse"
+    elif us is not None:
+        step = "Open the MRI too, then press Fuse"
+    else:
+        step = "Open both scans, then press Fuse"
+    return f"Fused\n\n{step}"
+
+
 class LoadingMixin:
     """The window's open/drop/recent-file actions (mixed into :class:`MainWindow`)."""
 

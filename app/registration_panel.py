@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -237,7 +238,11 @@ class PairingController(QObject):
         ]
         dock = QDockWidget("Pairing", window)
         dock.setObjectName("dock-pairing")
-        dock.setWidget(self.panel)
+        scroll = QScrollArea()  # the panel scrolls rather than make the window taller than 720
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.panel)
+        dock.setWidget(scroll)
         window.docks["pairing"] = dock
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.tabifyDockWidget(window.docks["fusion"], dock)
