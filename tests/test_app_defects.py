@@ -79,26 +79,34 @@ def _fuse_quick(qtbot, window):
 
 
 # ----- scale bar and spacing -------------------------------------------------------------------
-def test_scale_is_the_us_grid_when_the_us_file_has_no_pixel_spacing(qtbot, window, tmp_path,
-                                                                      dicom_pair_writer):
-    """US spacing 0.25 mm from its ultrasound regions only (no PixelSpacing), MRI 1.5 mm: every
-    pane, the preview and the compare view measure 0.25 mm per US pixel (the MRI's 1.5 mm was
-    used before, a scale bar 6x too large), and the DICOM export carries PixelSpacing."""
+def test_scale_is_the_us_grid_when_the_us_file_has_no_pixel_spacing(qtbot, window, tmp_path):
+    """An MRI DICOM at 1.75 mm and a US .npy that says no pixel size, paired with the US
+    spacing typed in the Pairing panel (0.25 mm, d = 7): every pane, the preview and the compare
+    view measure 0.25 mm per US pixel (the MRI's 1.75 mm was used before: a scale bar 7x too
+    large), and the DICOM export carries PixelSpacing 0.25 mm (it had none)."""
     import pydicom
 
-    mri, us = dicom_pair_writer(tmp_path / "src", "PATIENT-S", 60, seed=0, d=6, spacing_mm=0.25)
-    assert "PixelSpacing" not in pydicom.dcmread(us)
+    from engine.dicom import write_source_dicom
+
+    pair = make_phantom_pair(seed=0, size=84, d=7)
+    mri = write_source_dicom(pair.mri.pixels, tmp_path / "mr.dcm", "MR", (1.75, 1.75))
+    us = tmp_path / "us.npy"
+    np.save(us, pair.us.pixels)
     assert window.open_mri(mri) and window.open_us(us)
-    assert window.fusion_input.d == 6
+    assert window.fusion_input is None and "--us-spacing" in window.last_error
+    window.pairing.panel.us_spacing.setValue(0.25)
+    window.pairing.repair()
+    assert window.fusion_input is not None and window.fusion_input.d == 7
+    assert window.us.info.pixel_spacing_mm is None  # the file itself still says nothing
     record = _fuse_quick(qtbot, window)
     panes = (window.mri_pane, window.us_pane, window.fused_pane, window.compare.pane)
     for pane in panes:
         assert pane.content.mm_per_unit == pytest.approx(0.25), pane.name
     assert window.fused_pane.overlay.scale_bar is not None
     length, label = window.fused_pane.overlay.scale_bar
-    units_per_screen_px = window.fused_pane.view_box.viewPixelSize()[0]
     value, unit = label.split()
     mm = float(value) / (1000.0 if unit == "um" else 1.0)
+    units_per_screen_px = window.fused_pane.view_box.viewPixelSize()[0]
     assert mm == pytest.approx(length * units_per_screen_px * 0.25, rel=1e-6)
 
     window._show_preview(record.result.fused * 1000.0, ProgressEvent(1, 4))
@@ -151,10 +159,11 @@ def test_compare_never_pairs_an_image_with_itself(qtbot):
 
     view = CompareView()
     qtbot.addWidget(view)
-    images = {name: np.random.default_rng(i).random((8, 8)) for i, name in enumerate("xyz")}
-    view.set_sources(images)
-    a, b = _choices(view)
-    assert a != b
+    for names in ("xy", "xyz"):
+        images = {name: np.random.default_rng(i).random((8, 8)) for i, name in enumerate(names)}
+        view.set_sources(images)
+        a, b = _choices(view)
+        assert a != b, names
     view.dispose()
 
 
