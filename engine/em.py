@@ -110,3 +110,31 @@ def em_step(
         fft_k1sq=state.fft_k1sq, fft_k2sq=state.fft_k2sq,
     )
     return I - X, new_state
+
+
+@dataclass(frozen=True)
+class EmCorrector:
+    """The DDFM-EM correction (a :class:`engine.diffusion.sampler.Corrector`): one
+    :func:`em_step` on the luminance of each step's x0 estimate, I = MRI, V = US (B,1,H,W)."""
+
+    mri: torch.Tensor
+    us: torch.Tensor
+    lamb: float = 0.5
+    rho: float = 0.001
+
+    def check_shape(self, height: int, width: int) -> None:
+        """Both sources must be 1x1xHxW like the sample."""
+        from .errors import ParameterError
+
+        for name, image in (("mri", self.mri), ("us", self.us)):
+            if tuple(image.shape) != (1, 1, height, width):
+                raise ParameterError(
+                    f"{name} must be 1x1x{height}x{width} like the sample, "
+                    f"got {tuple(image.shape)}."
+                )
+
+    def initial_state(self) -> EMState:
+        return em_init(self.mri)
+
+    def correct(self, x0_luma: torch.Tensor, state: EMState, info) -> tuple[torch.Tensor, EMState]:
+        return em_step(x0_luma, self.mri, self.us, state, self.lamb, self.rho)

@@ -254,13 +254,18 @@ CANCEL_CHECK_EVERY = 10
 CancelCheck = Callable[[], None]
 
 
-def us_descent_reference(
-    x1: torch.Tensor,
-    x2_prev: torch.Tensor,
-    problem: PalmProblem,
-    prior: PriorPull | None = None,
-    check_cancel: CancelCheck | None = None,
-) -> tuple[torch.Tensor, int]:
+@dataclass(frozen=True)
+class DescentStart:
+    """What a US descent starts from: the new MRI x1, the previous US x2, an optional pull
+    toward an anchor (diffusion), and the cancel hook called every ``CANCEL_CHECK_EVERY`` steps."""
+
+    x1: torch.Tensor
+    x2_prev: torch.Tensor
+    prior: PriorPull | None = None
+    check_cancel: CancelCheck | None = None
+
+
+def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[torch.Tensor, int]:
     """Reference US update on the column-major vector; returns (x2, steps taken).
 
     One step of the reference, x <- x - alpha g, reads
@@ -276,6 +281,7 @@ def us_descent_reference(
     """
     from . import palm_kernels
 
+    x1, x2_prev, prior, check_cancel = start.x1, start.x2_prev, start.prior, start.check_cancel
     p = problem.params
     shape = tuple(x1.shape)
     alpha = p.step
@@ -336,14 +342,9 @@ def _tridiagonal(v: torch.Tensor, a0: float, a1: float) -> torch.Tensor:
     return out
 
 
-def us_descent_corrected(
-    x1: torch.Tensor,
-    x2_prev: torch.Tensor,
-    problem: PalmProblem,
-    prior: PriorPull | None = None,
-    check_cancel: CancelCheck | None = None,
-) -> tuple[torch.Tensor, int]:
+def us_descent_corrected(start: DescentStart, problem: PalmProblem) -> tuple[torch.Tensor, int]:
     """Corrected US update on the 2-D image, gradient norm updated every step."""
+    x1, x2_prev, prior, check_cancel = start.x1, start.x2_prev, start.prior, start.check_cancel
     p = problem.params
     alpha = p.step
     y = problem.xu0
@@ -384,7 +385,7 @@ def palm_step(
     x1 = mri_update(state, problem)
     reference = problem.params.variant == "reference"
     descent = us_descent_reference if reference else us_descent_corrected
-    x2, steps = descent(x1, state.x_us, problem, prior, check_cancel)
+    x2, steps = descent(DescentStart(x1, state.x_us, prior, check_cancel), problem)
     if not bool(torch.isfinite(x2).all()) or not bool(torch.isfinite(x1).all()):
         raise NumericalError(
             "PALM diverged (non-finite values); lower the step or the tau weights."
@@ -451,8 +452,12 @@ def spectral_norm(image: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(image, ord=2))
 
 
-def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
-    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms."""
+def _fit_link(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
+              ) -> tuple[np.ndarray, float, float]:
+    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms;
+    ``check_cancel`` is called before each of the three dense factorisations (two norms, one
+    pseudo-inverse), the long stretches of the fit."""
+    check = check_cancel or (lambda: None)
     mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
     us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
     if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
@@ -460,7 +465,11 @@ def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
             f"The US image ({size_text(tuple(us_t.shape))}) must be d = {d} times the MRI "
             f"({size_text(tuple(mri.shape))})."
         )
-    n_mri, n_us = spectral_norm(mri), spectral_norm(us_t)
+    check()
+    n_mri = spectral_norm(mri)
+    check()
+    n_us = spectral_norm(us_t)
+    check()
     yint = torch.from_numpy(imresize_bicubic((mri / n_mri).numpy(), d))
     x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
     design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
@@ -468,21 +477,23 @@ def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
     return c, n_mri, n_us
 
 
-def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
+def estimate_link(mri_lowres, us, d: int = 6, check_cancel: CancelCheck | None = None
+                  ) -> np.ndarray:
     """Least-squares link coefficients (signed) with the reference ``estimate_c`` semantics.
 
     Both images are divided by their spectral norm (largest singular value, MATLAB ``norm``),
     the MRI is bicubic-upsampled by d, and the 15 monomials of (yint, |grad yint|) are fitted to
     the US in column-major pixel order with MATLAB's ``pinv`` tolerance. The fusion uses |c|.
     """
-    return _fit_link(mri_lowres, us, d)[0]
+    return _fit_link(mri_lowres, us, d, check_cancel)[0]
 
 
 #: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
 LINK_DEGREES = np.array([p + q for p, q in MONOMIALS])
 
 
-def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
+def link_on_image_scale(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
+                        ) -> np.ndarray:
     """Signed link coefficients on the scale of the images themselves.
 
     :func:`estimate_link` fits ``us / n_u ~ sum_k c_k m_k(x / n_m)`` (n: spectral norms). The
@@ -491,5 +502,5 @@ def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
     applies |c| of the spectral-norm fit to max-normalised images, which puts the link at the
     wrong scale (of order 1e3 to 1e4 for images in [0, 1]) and can make the descent diverge.
     """
-    c, n_m, n_u = _fit_link(mri_lowres, us, d)
+    c, n_m, n_u = _fit_link(mri_lowres, us, d, check_cancel)
     return n_u * c / n_m**LINK_DEGREES

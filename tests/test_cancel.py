@@ -71,12 +71,14 @@ def test_cancel_stops_between_blocks_and_hooks_go_away():
 
 def test_sampler_checks_inside_the_network():
     from engine.diffusion.sampler import ddfm_sample
+    from engine.em import EmCorrector
 
     model = Stack()
     image = torch.zeros(1, 1, 8, 8)
     check, _ = raise_after(1 + 3)  # the step's own check, then three blocks
     with pytest.raises(FusionCancelled) as info:
-        ddfm_sample(model, image, image, torch.zeros(1, 3, 8, 8), respacing="4", cancel=check)
+        ddfm_sample(model, torch.zeros(1, 3, 8, 8), EmCorrector(image, image), respacing="4",
+                    cancel=check)
     assert model.ran == [0, 1, 2, 3] and raised_in_hook(info.value)
 
 
@@ -134,3 +136,25 @@ def test_ddfm_palm_set_up_is_cancellable(monkeypatch):
                            ("ddfm-em", DdfmEmParams(steps=2))):
         with pytest.raises(FusionCancelled):
             run(method, _pair(), params, cancel=token)
+
+
+def test_original_variant_link_fit_is_cancellable(monkeypatch):
+    """A cancel during the first spectral norm of the original variant's link fit stops before
+    the second one (each dense factorisation takes a second or more on a 600x600 image)."""
+    import engine.palm as palm
+
+    token = CancelToken()
+    norms = []
+    real_norm = palm.spectral_norm
+
+    def cancelling_norm(image):
+        norms.append(tuple(image.shape))
+        token.cancel()
+        return real_norm(image)
+
+    monkeypatch.setattr(palm, "spectral_norm", cancelling_norm)
+    with pytest.raises(FusionCancelled) as info:
+        run("palm", _pair(), PalmMethodParams(variant="corrected", iterations=1,
+                                               despeckler="classical"), cancel=token)
+    trace = frames(info.value)
+    assert len(norms) == 1 and "palm.py:_fit_link" in trace, (norms, trace)

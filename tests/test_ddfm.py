@@ -20,7 +20,7 @@ from engine.diffusion.sampler import (
 )
 from engine.diffusion.schedule import respaced_schedule
 from engine.diffusion.unet import ADMUNet
-from engine.em import em_init, em_step
+from engine.em import EmCorrector, em_init, em_step
 from engine.errors import FusionCancelled, NumericalError, WeightsError
 from engine.fusion import FusionInput
 from engine.methods import run
@@ -60,9 +60,10 @@ def t(array):
 
 def test_end_to_end_tiny_run_matches_reference(run_ref, tiny_model):
     steps = []
+    em = EmCorrector(t(run_ref["I"]), t(run_ref["V"]), lamb=0.5, rho=0.001)
     sample = ddfm_sample(
-        tiny_model, t(run_ref["I"]), t(run_ref["V"]), t(run_ref["x_start"]), respacing=10,
-        lamb=0.5, rho=0.001, progress=lambda info, x0: steps.append(info),
+        tiny_model, t(run_ref["x_start"]), em, respacing=10,
+        progress=lambda info, x0: steps.append(info),
     )
     np.testing.assert_allclose(sample.numpy(), run_ref["sample"], atol=2e-4, rtol=0)
     assert [s.index for s in steps] == run_ref["step_idx"].tolist()
@@ -115,15 +116,16 @@ def test_nan_from_the_network_stops_the_run(run_ref, tiny_model):
     with torch.no_grad():
         tiny_model.out[2].bias[0] = float("nan")
     with pytest.raises(NumericalError, match="NaN"):
-        ddfm_sample(tiny_model, t(run_ref["I"]), t(run_ref["V"]), t(run_ref["x_start"]), 10)
+        ddfm_sample(tiny_model, t(run_ref["x_start"]),
+                    EmCorrector(t(run_ref["I"]), t(run_ref["V"])), 10)
 
 
 def test_shapes_are_checked(run_ref, tiny_model):
     from engine.errors import ParameterError
 
     with pytest.raises(ParameterError):
-        ddfm_sample(tiny_model, t(run_ref["I"])[:, :, :16], t(run_ref["V"]),
-                    t(run_ref["x_start"]), 10)
+        ddfm_sample(tiny_model, t(run_ref["x_start"]),
+                    EmCorrector(t(run_ref["I"])[:, :, :16], t(run_ref["V"])), 10)
 
 
 # ------------------------------------------------------------------ methods

@@ -11,6 +11,7 @@ import torch
 from engine import palm_kernels
 from engine.operators import PolynomialLink
 from engine.palm import (
+    DescentStart,
     PalmParams,
     _tridiagonal,
     _vector_link,
@@ -102,9 +103,9 @@ def test_descent_with_and_without_the_kernel_agree(phantom_problem, monkeypatch,
     problem = make_problem(pair.y_m, pair.y_u, c, PalmParams(d=4, tau2=tau2, tau4=0.5))
     state = initial_state(problem)
     x1 = mri_update(state, problem)
-    fused, steps = us_descent_reference(x1, state.x_us, problem)
+    fused, steps = us_descent_reference(DescentStart(x1, state.x_us), problem)
     monkeypatch.setattr(palm_kernels, "applies", lambda *tensors: False)
-    plain, plain_steps = us_descent_reference(x1, state.x_us, problem)
+    plain, plain_steps = us_descent_reference(DescentStart(x1, state.x_us), problem)
     assert steps == plain_steps
     change = float((plain - state.x_us).abs().max())
     assert change > 1e-6  # the descent moved

@@ -11,8 +11,9 @@ it never calls the network. With c1 = 1/sqrt(abar_i), c2 = sqrt(1/abar_i - 1):
 In DDFM the correction acts on the luminance only: x0 -> YCbCr (the reference applies the
 BT.601 studio-range conversion to values in [-1, 1] as they are), Y is replaced by the corrector's
 output, and the image is rebuilt with the inverse matrix. A corrector is any object with
-``initial_state()`` and ``correct(x0_luma, state, step_info) -> (x0_luma, state)``; EM
-(``EmCorrector``) is the reference one, the PALM corrector lives in ``engine.methods.ddfm``.
+``check_shape(h, w)``, ``initial_state()`` and ``correct(x0_luma, state, step_info) -> (x0_luma,
+state)``; the sampler takes one and knows none of them (EM: :class:`engine.em.EmCorrector`,
+PALM: :class:`engine.methods.ddfm.PalmCorrector`).
 
 The reference draws ``randn_like(x)`` at every step and multiplies it by sigma = 0 (eta is never
 set); the result does not depend on those draws, so none are made here.
@@ -34,7 +35,6 @@ import numpy as np
 import torch
 
 from ..cancel_hooks import cancel_between_blocks
-from ..em import EMState, em_init, em_step
 from ..errors import NumericalError, ParameterError
 from .schedule import RespacedSchedule, respaced_schedule
 
@@ -93,29 +93,14 @@ def step_info(schedule: RespacedSchedule, k: int) -> StepInfo:
 class Corrector(Protocol):
     """Fusion correction of the luminance of x0 (B,1,H,W), state carried between steps."""
 
+    def check_shape(self, height: int, width: int) -> None:
+        """Raise :class:`engine.errors.ParameterError` unless it can correct HxW samples."""
+
     def initial_state(self) -> Any: ...
 
     def correct(
         self, x0_luma: torch.Tensor, state: Any, info: StepInfo
     ) -> tuple[torch.Tensor, Any]: ...
-
-
-@dataclass(frozen=True)
-class EmCorrector:
-    """The DDFM-EM correction: one :func:`engine.em.em_step` on the luminance, I = MRI, V = US."""
-
-    mri: torch.Tensor
-    us: torch.Tensor
-    lamb: float = 0.5
-    rho: float = 0.001
-
-    def initial_state(self) -> EMState:
-        return em_init(self.mri)
-
-    def correct(
-        self, x0_luma: torch.Tensor, state: EMState, info: StepInfo
-    ) -> tuple[torch.Tensor, EMState]:
-        return em_step(x0_luma, self.mri, self.us, state, self.lamb, self.rho)
 
 
 @dataclass(frozen=True)
@@ -192,47 +177,31 @@ def ddfm_step(
     return out, box[0]
 
 
-def _check_shapes(mri: torch.Tensor, us: torch.Tensor, x_start: torch.Tensor) -> None:
+def _check_start(x_start: torch.Tensor, corrector: Corrector) -> None:
     if x_start.ndim != 4 or x_start.shape[:2] != (1, 3):
         raise ParameterError(f"x_start must be 1x3xHxW, got {tuple(x_start.shape)}.")
-    for name, img in (("mri", mri), ("us", us)):
-        if tuple(img.shape) != (1, 1, *x_start.shape[-2:]):
-            raise ParameterError(
-                f"{name} must be 1x1x{x_start.shape[-2]}x{x_start.shape[-1]} like x_start, "
-                f"got {tuple(img.shape)}."
-            )
+    corrector.check_shape(*x_start.shape[-2:])
 
 
 def ddfm_sample(
     model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    mri: torch.Tensor,
-    us: torch.Tensor,
     x_start: torch.Tensor,
+    corrector: Corrector,
     respacing: str | int = "100",
-    lamb: float = 0.5,
-    rho: float = 0.001,
-    fusion: str = "em",
     progress: Callable[[StepInfo, torch.Tensor], None] | None = None,
-    corrector: Corrector | None = None,
     autocast_dtype: torch.dtype | None = None,
     cancel: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Run the DDFM loop and return the raw 1x3xHxW sample (the reference ``p_sample_loop``).
 
-    ``mri`` plays the reference's ``I`` and ``us`` its ``V`` (1x1xHxW in [-1, 1]); ``x_start`` is
-    x_T. ``fusion="em"`` uses :class:`EmCorrector` (lamb, rho); any other correction is passed as
-    ``corrector``. ``progress(info, pred_x0)`` is called after every step and may raise to cancel.
+    ``x_start`` is x_T (1x3xHxW); ``corrector`` corrects every step's clean-image estimate (for
+    the reference DDFM, :class:`engine.em.EmCorrector` with I = MRI, V = US).
+    ``progress(info, pred_x0)`` is called after every step and may raise to cancel.
     The network runs under ``torch.autocast(autocast_dtype)`` when given; its output is cast to
     float32. A non-finite network output raises :class:`NumericalError`. ``cancel()`` is called
     before every step, every network block and every correction, and raises to stop.
     """
-    _check_shapes(mri, us, x_start)
-    if corrector is None:
-        if fusion != "em":
-            raise ParameterError(
-                f"fusion '{fusion}' needs a corrector object; only 'em' is built in."
-            )
-        corrector = EmCorrector(mri, us, lamb, rho)
+    _check_start(x_start, corrector)
     schedule = respaced_schedule(respacing)
     check = cancel or (lambda: None)
     state = corrector.initial_state()

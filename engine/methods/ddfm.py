@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericalError
+from ..errors import NumericalError, ParameterError
 from ..fusion import FusionInput, FusionResult
 from ..fusion_params import DdfmEmParams, DdfmPalmParams
 from ..progress import ProgressReporter
@@ -83,6 +83,13 @@ class PalmCorrector:
     start: Any  # engine.joint_palm.JointState: the joint PALM solution
     prior_weight: float
     rho_floor: float = 1.0
+
+    def check_shape(self, height: int, width: int) -> None:
+        """The sample (padded to the network stride) must cover the US grid."""
+        h, w = self.problem.crop(self.problem.u).shape
+        if height < h or width < w:
+            raise ParameterError(f"The sample ({width} x {height}) must cover the US grid "
+                                 f"({w} x {h}).")
 
     def initial_state(self):
         return self.start
@@ -189,10 +196,8 @@ def _sample(method_name, model, prepared, params, corrector, reporter, device, p
 
     reporter.step(0, 1, f"{method_name}: sampling")
     sample = ddfm_sample(
-        model, prepared.mri, prepared.us, prepared.x_start, respacing=respacing,
-        lamb=getattr(params, "lamb", 0.5), rho=getattr(params, "rho", 0.001),
-        progress=progress, corrector=corrector, autocast_dtype=autocast,
-        cancel=reporter.check_cancel,
+        model, prepared.x_start, corrector, respacing=respacing, progress=progress,
+        autocast_dtype=autocast, cancel=reporter.check_cancel,
     )
     sample = sample[0, :, :h, :w]
     if not bool(torch.isfinite(sample).all()):
@@ -251,12 +256,14 @@ class DdfmEmMethod(_DiffusionMethod):
 
     def fuse(self, fusion_input, params, reporter: ProgressReporter, start: _Start):
         from ..baselines import tv_mri
+        from ..em import EmCorrector
 
         prepared = _prepare(fusion_input, fusion_input.y_u, start.model.stride, start.generator,
                             start.torch_device)
         t1 = time.perf_counter()
         previews: list[np.ndarray] = []
-        sample = _sample(self.name, start.model, prepared, params, None, reporter,
+        corrector = EmCorrector(prepared.mri, prepared.us, params.lamb, params.rho)
+        sample = _sample(self.name, start.model, prepared, params, corrector, reporter,
                          start.torch_device, previews)
         t2 = time.perf_counter()
         luminance = display_luma(sample.float().cpu().numpy())
@@ -325,6 +332,9 @@ class _Recording:
     def __init__(self, corrector: PalmCorrector) -> None:
         self.corrector = corrector
         self.state = corrector.initial_state()
+
+    def check_shape(self, height: int, width: int) -> None:
+        self.corrector.check_shape(height, width)
 
     def initial_state(self):
         return self.state
