@@ -54,12 +54,15 @@ class CompareView(QWidget):
         self._show_b = False
         self._composite: np.ndarray | None = None
         self.overlay_style = OverlayStyle()
+        #: whether the user picked A or B in the lists (then new sources keep the choice)
+        self._chosen_by_user = False
 
         self.a_choice = QComboBox(self)
         self.b_choice = QComboBox(self)
         for combo in (self.a_choice, self.b_choice):
             combo.setMinimumContentsLength(14)
             combo.currentTextChanged.connect(self._refresh)
+            combo.activated.connect(self._on_user_choice)
         swap = QPushButton("Swap A/B", self)
         swap.clicked.connect(self.swap)
         self.mode_choice = QComboBox(self)
@@ -114,9 +117,22 @@ class CompareView(QWidget):
         self._sync_controls()
 
     # ----- sources -------------------------------------------------------------------------------
-    def set_sources(self, sources: dict[str, np.ndarray], mm_per_unit: float | None = None) -> None:
-        """Replace the images (name -> array on the US grid), keeping the choices if possible."""
+    def set_sources(
+        self,
+        sources: dict[str, np.ndarray],
+        mm_per_unit: float | None = None,
+        default: tuple[str, str] | None = None,
+    ) -> None:
+        """Replace the images (name -> array on the US grid).
+
+        A and B become ``default`` (the window passes newest result | US) unless the user
+        picked in the lists and both picks still exist. Without
+        a default, A is the last source and B the first other one (never A itself).
+        """
         old_a, old_b = self.a_choice.currentText(), self.b_choice.currentText()
+        kept = self._chosen_by_user and old_a in sources and old_b in sources
+        if default is not None and not kept:
+            old_a, old_b = default
         shapes = {s.shape for s in sources.values()}
         if len(shapes) > 1:
             raise ValueError("compare sources must share one grid")
@@ -134,14 +150,18 @@ class CompareView(QWidget):
             self.a_choice.setCurrentText(old_a)
         elif names:
             self.a_choice.setCurrentIndex(len(names) - 1)
-        if old_b in names:
+        if old_b in names and (old_b != self.a_choice.currentText() or len(names) == 1):
             self.b_choice.setCurrentText(old_b)
         elif len(names) > 1:
-            self.b_choice.setCurrentIndex(1 if names[0] != self.a_choice.currentText() else 0)
+            a = self.a_choice.currentText()
+            self.b_choice.setCurrentText(next(n for n in names if n != a))
         if new_grid and names:
             h, w = next(iter(sources.values())).shape
             self.divider.setValue(w / 2 if self._mode != "swipe-horizontal" else h / 2)
         self._refresh(reset_view=new_grid)
+
+    def _on_user_choice(self, *args) -> None:
+        self._chosen_by_user = True
 
     def set_pair(self, a_name: str, b_name: str) -> None:
         self.a_choice.setCurrentText(a_name)

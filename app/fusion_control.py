@@ -13,6 +13,7 @@ from engine.progress import ProgressEvent
 
 from .fusion_worker import FusionJob, FusionOutcome
 from .image_pane import PaneImage
+from .loading import grid_mm_per_pixel
 
 PREVIEW_INTERVAL_S = 0.15
 
@@ -69,17 +70,13 @@ class FusionMixin:
                 self._show_preview(np.asarray(event.preview), event)
 
     def _show_preview(self, preview: np.ndarray, event: ProgressEvent) -> None:
+        """The running fusion's current estimate, with a window of its own (auto, preset 1):
+        a diffusion estimate's range has nothing to do with the previous result's."""
         job = self.runner.job
         title = f"Fused: {job.method if job else ''} (preview)"
         lines = (f"current estimate, step {event.step}/{event.total}",)
-        content = self.fused_pane.content
-        if content is not None and content.pixels.shape == preview.shape:
-            self.fused_pane.set_pixels(preview)
-            self.fused_pane.set_lines(title, lines)
-        else:
-            self.fused_pane.set_image(
-                PaneImage(preview, title, lines, 1.0, self._mm_per_us_pixel(1))
-            )
+        mm = grid_mm_per_pixel(job.fusion_input if job else self.fusion_input)
+        self.fused_pane.set_image(PaneImage(preview, title, lines, 1.0, mm), keep_window=False)
 
     def _on_finished(self, outcome: FusionOutcome) -> None:
         record = self.session.add_result(outcome.record)  # the results panel selects it

@@ -19,7 +19,7 @@ from functools import partial
 
 from PySide6.QtCore import QObject, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QListWidget, QMenuBar
+from PySide6.QtWidgets import QListWidget, QMenuBar
 
 from engine.measurements import (
     Calibration,
@@ -31,6 +31,7 @@ from engine.measurements import (
     scan_calibration,
 )
 
+from .docks import make_dock
 from .image_pane import ImagePane
 from .measure_items import PaneMeasurement, Shape
 
@@ -72,14 +73,7 @@ class MeasureTool(QObject):
         self.list = QListWidget()
         self.list.setObjectName("measurement-list")
         self.list.currentRowChanged.connect(self._on_row)
-        self.dock = QDockWidget("Measurements", window)
-        self.dock.setObjectName("dock-measurements")
-        self.dock.setWidget(self.list)
-        self.dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
-        window.docks["measurements"] = self.dock
+        self.dock = make_dock(window, "measurements", "Measurements", self.list)
         window.splitDockWidget(window.docks["results"], self.dock, Qt.Orientation.Vertical)
 
         self.actions: dict[str, QAction] = {}

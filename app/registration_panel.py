@@ -16,7 +16,6 @@ import math
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (
-    QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -35,6 +35,8 @@ from engine.geometry import AffineTransform2D, parse_roi
 from engine.geometry.checks import SafetyOptions
 from engine.pairing import PairingOptions
 from engine.progress import CancelToken, ProgressReporter
+
+from .docks import make_dock
 
 #: (key, dx px, dy px, degrees, scale factor) of each nudge
 NUDGES = {
@@ -219,10 +221,11 @@ class PairingController(QObject):
         self.report = None
         self.worker: RegistrationWorker | None = None
         window.session.pair_function = self.pair
-        dock = QDockWidget("Pairing", window)
-        dock.setObjectName("dock-pairing")
-        dock.setWidget(self.panel)
-        window.docks["pairing"] = dock
+        scroll = QScrollArea()  # the panel scrolls rather than make the window taller than 720
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.panel)
+        dock = make_dock(window, "pairing", "Pairing", scroll)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.tabifyDockWidget(window.docks["fusion"], dock)
         window.docks["fusion"].raise_()

@@ -15,6 +15,20 @@ if TYPE_CHECKING:
 
 METRICS_SCALE_NOTE = "Metrics: " + RECORD_SCALING_TEXT
 
+#: the results' images may hold this much memory together unless the settings say otherwise
+#: (``memory/results_budget_mb``); beyond it the oldest results' images are released
+DEFAULT_RESULTS_BUDGET_MB = 300
+RELEASED_TAG = "[image released]"
+
+
+def results_budget_bytes(settings) -> int:
+    """The budget from a QSettings-like ``settings`` (``value(key, default)``), in bytes."""
+    try:
+        mb = float(settings.value("memory/results_budget_mb", DEFAULT_RESULTS_BUDGET_MB))
+    except (TypeError, ValueError):
+        mb = DEFAULT_RESULTS_BUDGET_MB
+    return int(max(mb, 0.0) * 2**20)
+
 
 def metric_tooltip(info: MetricInfo) -> str:
     """Name, definition and reading direction of a metric, from the engine's catalogue."""

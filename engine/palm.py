@@ -64,6 +64,7 @@ from .operators import (
 from .params import param
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .resample import imresize_bicubic
+from .scan import size_text
 
 VARIANTS = ("reference", "corrected")
 #: offset added to the US start value and to the difference spectrum in the reference code
@@ -174,7 +175,8 @@ def make_problem(
     xu0_np = np.asarray(xu0, dtype=np.float64)
     if xu0_np.shape != (y_m_np.shape[0] * d, y_m_np.shape[1] * d):
         raise ParameterError(
-            f"The US image {xu0_np.shape} must be d = {d} times the MRI {y_m_np.shape}."
+            f"The US image ({size_text(xu0_np.shape)}) must be d = {d} times the MRI "
+            f"({size_text(y_m_np.shape)})."
         )
     device = torch.device("cpu") if device is None else torch.device(device)
     shape = xu0_np.shape
@@ -460,7 +462,8 @@ def _fit_link(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
     us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
     if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
         raise ParameterError(
-            f"The US image {tuple(us_t.shape)} must be d = {d} times the MRI {tuple(mri.shape)}."
+            f"The US image ({size_text(tuple(us_t.shape))}) must be d = {d} times the MRI "
+            f"({size_text(tuple(mri.shape))})."
         )
     check()
     n_mri = spectral_norm(mri)

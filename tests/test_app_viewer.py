@@ -20,6 +20,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QTimer, QU
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.window_level import plain  # noqa: E402
 from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
@@ -245,8 +246,8 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 
     window.us_pane.cursor_moved.emit(130.5, 61.2)
     assert window.mri_pane._vline.isVisible() and window.mri_pane._vline.value() == 130.5
-    mri_value = window.mri.pixels[61 // 6, 130 // 6]
-    assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value:.4g}"]
+    mri_value = plain(window.mri.pixels[61 // 6, 130 // 6], window.mri_pane.window.width / 10)
+    assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value}"]
     assert "Ultrasound: (130, 61)" in window.readout.text()
 
     window.active_pane = window.us_pane
