@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench clean reference-images
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: install
 
 test: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# rewrite tests/reference_images/*.png after a deliberate change of the window's design
+reference-images: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.rendered_states --update
 
 lint: install
 	$(BIN)/ruff check app engine tests bench

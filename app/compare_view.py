@@ -1,4 +1,6 @@
-"""Two images in one pane: swipe (vertical or horizontal divider), blend, checkerboard, flip.
+"""Two images in one pane: swipe (vertical or horizontal divider), blend, checkerboard, flip,
+and overlay (A in colour over B in grey with the window's overlay style, the blend the panes'
+overlay uses: :func:`app.overlay.blend_style`; a flipped style puts B on top).
 
 Both images are brought to a common display scale first (:func:`app.compositing.display_scale`),
 so the composite is shown with one window (0..1 by default). Keys: Space or T toggles between A
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from . import compositing
 from .image_pane import ImagePane, PaneImage
+from .overlay import OverlayStyle, blend_style
 from .window_level import WindowLevel
 
 MODES = {
@@ -31,6 +34,7 @@ MODES = {
     "blend": "Blend",
     "checkerboard": "Checkerboard",
     "flip": "Flip A / B",
+    "overlay": "Overlay (A in colour over B)",
 }
 DIVIDER_PEN = (255, 200, 70, 230)
 
@@ -49,12 +53,16 @@ class CompareView(QWidget):
         self._mode = "swipe-vertical"
         self._show_b = False
         self._composite: np.ndarray | None = None
+        self.overlay_style = OverlayStyle()
+        #: whether the user picked A or B in the lists (then new sources keep the choice)
+        self._chosen_by_user = False
 
         self.a_choice = QComboBox(self)
         self.b_choice = QComboBox(self)
         for combo in (self.a_choice, self.b_choice):
             combo.setMinimumContentsLength(14)
             combo.currentTextChanged.connect(self._refresh)
+            combo.activated.connect(self._on_user_choice)
         swap = QPushButton("Swap A/B", self)
         swap.clicked.connect(self.swap)
         self.mode_choice = QComboBox(self)
@@ -109,9 +117,22 @@ class CompareView(QWidget):
         self._sync_controls()
 
     # ----- sources -------------------------------------------------------------------------------
-    def set_sources(self, sources: dict[str, np.ndarray], mm_per_unit: float | None = None) -> None:
-        """Replace the images (name -> array on the US grid), keeping the choices if possible."""
+    def set_sources(
+        self,
+        sources: dict[str, np.ndarray],
+        mm_per_unit: float | None = None,
+        default: tuple[str, str] | None = None,
+    ) -> None:
+        """Replace the images (name -> array on the US grid).
+
+        A and B become ``default`` (the window passes newest result | US) unless the user
+        picked in the lists and both picks still exist. Without
+        a default, A is the last source and B the first other one (never A itself).
+        """
         old_a, old_b = self.a_choice.currentText(), self.b_choice.currentText()
+        kept = self._chosen_by_user and old_a in sources and old_b in sources
+        if default is not None and not kept:
+            old_a, old_b = default
         shapes = {s.shape for s in sources.values()}
         if len(shapes) > 1:
             raise ValueError("compare sources must share one grid")
@@ -129,14 +150,18 @@ class CompareView(QWidget):
             self.a_choice.setCurrentText(old_a)
         elif names:
             self.a_choice.setCurrentIndex(len(names) - 1)
-        if old_b in names:
+        if old_b in names and (old_b != self.a_choice.currentText() or len(names) == 1):
             self.b_choice.setCurrentText(old_b)
         elif len(names) > 1:
-            self.b_choice.setCurrentIndex(1 if names[0] != self.a_choice.currentText() else 0)
+            a = self.a_choice.currentText()
+            self.b_choice.setCurrentText(next(n for n in names if n != a))
         if new_grid and names:
             h, w = next(iter(sources.values())).shape
             self.divider.setValue(w / 2 if self._mode != "swipe-horizontal" else h / 2)
         self._refresh(reset_view=new_grid)
+
+    def _on_user_choice(self, *args) -> None:
+        self._chosen_by_user = True
 
     def set_pair(self, a_name: str, b_name: str) -> None:
         self.a_choice.setCurrentText(a_name)
@@ -193,6 +218,11 @@ class CompareView(QWidget):
     def set_divider(self, position: float) -> None:
         self.divider.setValue(position)
 
+    def set_overlay_style(self, style: OverlayStyle) -> None:
+        self.overlay_style = style
+        if self._mode == "overlay":
+            self._refresh()
+
     def toggle(self) -> None:
         """Flip between A and B (switches to flip mode)."""
         if self._mode != "flip":
@@ -229,6 +259,8 @@ class CompareView(QWidget):
             return compositing.blend(a, b, self.blend_slider.value() / 100.0)
         if self._mode == "checkerboard":
             return compositing.checkerboard(a, b, self.square_spin.value())
+        if self._mode == "overlay":
+            return blend_style(b, a, self.overlay_style)
         return b if self._show_b else a
 
     def _describe(self) -> str:
@@ -239,6 +271,11 @@ class CompareView(QWidget):
             return f"Checkerboard {self.square_spin.value()} px"
         if self._mode == "flip":
             return "Showing " + ("B" if self._show_b else "A") + "   (Space toggles)"
+        if self._mode == "overlay":
+            style = self.overlay_style
+            top, bottom = ("B", "A") if style.flipped else ("A", "B")
+            colour = f"{style.colour_map} at {style.alpha:.0%}"
+            return f"Overlay: {top} in {colour} over {bottom} (F flips)"
         return "Swipe: A " + ("left" if self._mode == "swipe-vertical" else "above") + ", B beyond"
 
     def _refresh(self, *args, reset_view: bool = False) -> None:
@@ -249,7 +286,9 @@ class CompareView(QWidget):
             self.pane.set_image(None)
             return
         title = f"A: {self.a_choice.currentText()}    B: {self.b_choice.currentText()}"
-        first = self.pane.content is None or self.pane.content.pixels.shape != image.shape
+        first = (
+            self.pane.content is None or self.pane.content.pixels.shape[:2] != image.shape[:2]
+        )
         content = PaneImage(
             image, title, (self._describe(),), 1.0, self._mm_per_unit, WindowLevel(0.5, 1.0)
         )

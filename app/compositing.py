@@ -60,3 +60,30 @@ def on_grid(image: np.ndarray, d: int) -> np.ndarray:
     if d == 1:
         return np.asarray(image, dtype=np.float64)
     return np.kron(np.asarray(image, dtype=np.float64), np.ones((d, d)))
+
+
+def unit_window(image: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """``clip((v - lo) / (hi - lo), 0, 1)``: the grey level of each pixel through a window."""
+    lo, hi = levels
+    span = hi - lo if hi > lo else 1.0
+    return np.clip((np.asarray(image, dtype=np.float32) - lo) / span, 0.0, 1.0)
+
+
+def overlay(bottom: np.ndarray, top: np.ndarray, alpha: float, lut: np.ndarray) -> np.ndarray:
+    """The top layer in colour over the bottom one in grey, with one constant opacity:
+
+    ``rgb = alpha * lut[top] / 255 + (1 - alpha) * (bottom, bottom, bottom)``
+
+    ``bottom`` and ``top`` are grey levels in 0..1 on one grid (values outside are clipped),
+    ``lut`` an (N, 3) uint8 colour table indexed by ``round(top (N - 1))``, ``alpha`` in 0..1.
+    Returns float32 RGB (H, W, 3) in 0..1: ``alpha = 0`` gives the bottom layer unchanged (as
+    grey), ``alpha = 1`` the top layer's colours; in between every pixel is the same linear mix,
+    so 40 % means 40 % everywhere.
+    """
+    if bottom.shape != top.shape:
+        raise ValueError("overlay layers must share one grid")
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    colours = np.asarray(lut, dtype=np.float32)[:, :3] / 255.0
+    index = np.rint(np.clip(top, 0.0, 1.0) * (len(colours) - 1)).astype(np.intp)
+    grey = np.clip(np.asarray(bottom, dtype=np.float32), 0.0, 1.0)[..., None]
+    return alpha * colours[index] + (1.0 - alpha) * grey

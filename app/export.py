@@ -24,18 +24,19 @@ FUSED_FILTERS = (
 
 def export_fused(
     record: FusionRecord, path: str | Path, which: str | None = None, anonymise: bool = True,
-    dicom_options=None,
+    dicom_options=None, measurements: tuple[str, ...] = (),
 ) -> Path:
     """Write ``record``'s image (``which``: "mri" or "us") with :func:`engine.pipeline.export`.
 
     The identity and references are the record's own sources; ``dicom_options``
-    (:class:`engine.dicom.DicomExportOptions`) refines a DICOM export. An existing file is
-    replaced: the save dialog has asked the user already.
+    (:class:`engine.dicom.DicomExportOptions`) refines a DICOM export; ``measurements`` (text
+    lines) go into the provenance. An existing file is replaced: the save dialog has asked the
+    user already.
     """
     from engine.pipeline import export
 
     return export(record, path, which=which, overwrite=True, anonymise=anonymise,
-                  dicom_options=dicom_options)
+                  dicom_options=dicom_options, measurements=measurements)
 
 
 def grab_view(widget: QWidget) -> QImage:

@@ -44,11 +44,19 @@ class ExportMixin:
         try:
             return export.export_fused(
                 record, path, self.results_panel.image, anonymise=self.act_anonymise.isChecked(),
-                dicom_options=self._dicom_options(),
+                dicom_options=self._dicom_options(), measurements=self._measurements_of(record),
             )
         except (EndoFuseError, OSError) as exc:
             self.show_error(str(exc))
             return None
+
+    def _measurements_of(self, record: FusionRecord | None) -> tuple[str, ...]:
+        """The measurements drawn on the current pair, when ``record`` is one of its results
+        (they are on its grid); none for a result of an earlier pair."""
+        pair = self.session.pair
+        if record is None or pair is None or record not in pair.records:
+            return ()
+        return self.measure_tool.provenance_lines()
 
     def export_fused(self, path: str | Path | None = None) -> Path | None:
         record = self._current_record()
@@ -120,6 +128,8 @@ class ExportMixin:
             else {"software": APPLICATION}
         )
         info["view"] = self.tabs.tabText(self.tabs.currentIndex())
+        if self.measure_tool.measurements:
+            info["measurements"] = "\n".join(self.measure_tool.provenance_lines())
         return info
 
     def export_view(self, path: str | Path | None = None) -> Path | None:

@@ -13,6 +13,7 @@ from engine.progress import ProgressEvent
 
 from .fusion_worker import FusionJob, FusionOutcome
 from .image_pane import PaneImage
+from .loading import grid_mm_per_pixel
 
 PREVIEW_INTERVAL_S = 0.15
 
@@ -52,8 +53,7 @@ class FusionMixin:
             return False
         job = FusionJob(dock.method, params, self.fusion_input, self.results_panel.image)
         self._last_preview = 0.0
-        dock.progress_bar.setRange(0, 0)
-        dock.progress_label.setText(f"Starting {job.method}...")
+        dock.begin_progress(f"Starting {job.method}...")
         return self.runner.start(job)
 
     def cancel_fusion(self) -> None:
@@ -70,23 +70,18 @@ class FusionMixin:
                 self._show_preview(np.asarray(event.preview), event)
 
     def _show_preview(self, preview: np.ndarray, event: ProgressEvent) -> None:
+        """The running fusion's current estimate, with a window of its own (auto, preset 1):
+        a diffusion estimate's range has nothing to do with the previous result's."""
         job = self.runner.job
         title = f"Fused: {job.method if job else ''} (preview)"
         lines = (f"current estimate, step {event.step}/{event.total}",)
-        content = self.fused_pane.content
-        if content is not None and content.pixels.shape == preview.shape:
-            self.fused_pane.set_pixels(preview)
-            self.fused_pane.set_lines(title, lines)
-        else:
-            self.fused_pane.set_image(
-                PaneImage(preview, title, lines, 1.0, self._mm_per_us_pixel(1))
-            )
+        mm = grid_mm_per_pixel(job.fusion_input if job else self.fusion_input)
+        self.fused_pane.set_image(PaneImage(preview, title, lines, 1.0, mm), keep_window=False)
 
     def _on_finished(self, outcome: FusionOutcome) -> None:
         record = self.session.add_result(outcome.record)  # the results panel selects it
         dock = self.fusion_dock
-        dock.progress_bar.setValue(dock.progress_bar.maximum())
-        dock.progress_label.setText(f"{record.name} finished in {record.result.elapsed_s:.1f} s")
+        dock.reset_progress(f"{record.name} finished in {record.result.elapsed_s:.1f} s")
         self.fusion_finished.emit(record)
 
     def _on_failed(self, message: str) -> None:

@@ -1,4 +1,10 @@
-"""The Fusion dock: method choice, the parameter form, Fuse / Cancel, progress.
+"""The Fusion dock: method, preset, the raw parameters under "Advanced", Fuse / Cancel, progress.
+
+Presets come first (:mod:`engine.presets`: Balanced, More MRI, More US); choosing one fills the
+form, and editing a field shows the preset as "Custom". The form (the method's raw weights) sits
+under a collapsed "Advanced" fold; opening it, or switching the method, changes what the dock
+shows inside its own area only (a stretch takes the room the fold leaves), so the panes keep
+their size. The progress bar reads "idle" whenever no fusion runs.
 
 The form is generated from the chosen method's parameter dataclass (:class:`ParamPanel`). Asking
 the engine for that dataclass imports the method's module (and with it torch), so the form is
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -20,10 +26,13 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.presets import BALANCED, CUSTOM, Preset, preset_of, presets_for
 from engine.progress import ProgressEvent
 
 from .param_panel import ParamPanel
@@ -33,6 +42,9 @@ METHOD_TIPS = (
     "ddfm-palm: diffusion sampling with PALM data-consistency steps"
 )
 FORM_POLL_MS = 100
+#: the progress bar's text when no fusion runs, and while one starts
+IDLE_FORMAT, STARTING_FORMAT, RUNNING_FORMAT = "idle", "starting", "step %v / %m"
+PRESET_TIP = "Start from a preset; the Advanced fields show (and change) its raw weights."
 
 
 class FusionDock(QWidget):
@@ -50,19 +62,43 @@ class FusionDock(QWidget):
         self.method_choice.setToolTip(METHOD_TIPS)
         self.method_choice.currentTextChanged.connect(self._build_form)
         form.addRow("Method", self.method_choice)
+        self.preset_choice = QComboBox()
+        self.preset_choice.setObjectName("preset-choice")
+        self.preset_choice.setToolTip(PRESET_TIP)
+        self.preset_choice.activated.connect(self._on_preset_chosen)
+        form.addRow("Preset", self.preset_choice)
         layout.addLayout(form)
         self.method_note = QLabel("")
         self.method_note.setWordWrap(True)
         self.method_note.setObjectName("method-note")
         layout.addWidget(self.method_note)
+        self._presets: tuple[Preset, ...] = (BALANCED,)
+        self._applying = False
+        self._fill_presets()
+
+        self.advanced_button = QToolButton()
+        self.advanced_button.setObjectName("advanced-button")
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setToolTip("Show the method's raw parameters (weights, iterations).")
+        self.advanced_button.toggled.connect(self.set_advanced_open)
+        layout.addWidget(self.advanced_button)
         self._panel = ParamPanel()
+        self._panel.changed.connect(self._on_form_changed)
         self._form_for: str | None = None
         self._form_ok = False
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._panel)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        layout.addWidget(scroll, 1)
+        self.advanced = QScrollArea()
+        self.advanced.setObjectName("advanced-fold")
+        self.advanced.setWidgetResizable(True)
+        self.advanced.setWidget(self._panel)
+        self.advanced.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.advanced.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.advanced.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.advanced.setVisible(False)
+        layout.addWidget(self.advanced, 1)
+        layout.addStretch(0)  # takes the room of the closed fold
         buttons = QHBoxLayout()
         self.fuse_button = QPushButton("Fuse")
         self.fuse_button.setObjectName("fuse-button")
@@ -73,8 +109,8 @@ class FusionDock(QWidget):
         buttons.addWidget(self.cancel_button, 1)
         layout.addLayout(buttons)
         self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progress-bar")
         self.reset_progress("Idle")
-        self.progress_bar.setFormat("step %v / %m")
         self.progress_label = QLabel("Idle")
         self.progress_label.setObjectName("progress-label")
         layout.addWidget(self.progress_bar)
@@ -123,12 +159,90 @@ class FusionDock(QWidget):
             return
         self._form_ok = True
         self._panel.setEnabled(True)
-        self._panel.set_params_type(impl.params_type)
+        wanted = self.preset_choice.currentText()
+        self._applying = True
+        try:
+            self._panel.set_params_type(impl.params_type)
+        finally:
+            self._applying = False
+        self._presets = presets_for(impl.params_type)
+        self._fill_presets()
+        names = [p.name for p in self._presets]
+        self.apply_preset(wanted if wanted in names else BALANCED.name)
         self.method_note.setText(getattr(impl, "title", ""))
 
+    # ----- presets and the Advanced fold -------------------------------------------------------
+    @property
+    def preset(self) -> str:
+        """The preset the form's values match, or "Custom"."""
+        return self.preset_choice.currentText()
+
+    def _fill_presets(self) -> None:
+        self.preset_choice.blockSignals(True)
+        self.preset_choice.clear()
+        for preset in self._presets:
+            self.preset_choice.addItem(preset.name)
+            self.preset_choice.setItemData(
+                self.preset_choice.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.preset_choice.addItem(CUSTOM)
+        custom = self.preset_choice.count() - 1
+        self.preset_choice.setItemData(
+            custom, "Values edited under Advanced; choose a preset to start again.",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        self.preset_choice.model().item(custom).setEnabled(False)  # shown, never chosen
+        self.preset_choice.blockSignals(False)
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the form with the preset ``name`` (of the chosen method)."""
+        preset = next(p for p in self._presets if p.name == name)
+        if self._form_for is not None and self._form_ok:
+            self._applying = True
+            try:
+                self._panel.set_values(preset.apply(self._panel.defaults))
+            finally:
+                self._applying = False
+        self._show_preset(preset.name)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        name = self.preset_choice.itemText(index)
+        if name != CUSTOM:
+            self.ensure_form()
+            self.apply_preset(name)
+
+    def _on_form_changed(self) -> None:
+        if not self._applying:
+            self._show_preset(preset_of(self._panel.params()))
+
+    def _show_preset(self, name: str) -> None:
+        self.preset_choice.blockSignals(True)
+        self.preset_choice.setCurrentText(name)
+        self.preset_choice.blockSignals(False)
+        index = self.preset_choice.currentIndex()
+        tip = self.preset_choice.itemData(index, Qt.ItemDataRole.ToolTipRole) or ""
+        self.preset_choice.setToolTip(f"{PRESET_TIP}\n{name}: {tip}")
+
+    def set_advanced_open(self, open_: bool) -> None:
+        """Show or hide the raw parameters; the dock keeps its size either way."""
+        if open_:
+            self.ensure_form()
+        self.advanced.setVisible(open_)
+        arrow = Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow
+        self.advanced_button.setArrowType(arrow)
+        if self.advanced_button.isChecked() != open_:
+            self.advanced_button.setChecked(open_)
+
     # ----- progress --------------------------------------------------------------------------
+    def begin_progress(self, text: str) -> None:
+        """A fusion is starting: a busy bar until its first step."""
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat(STARTING_FORMAT)
+        self.progress_label.setText(text)
+
     def show_progress(self, event: ProgressEvent) -> None:
         total = max(event.total, 1)
+        self.progress_bar.setFormat(RUNNING_FORMAT)
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(min(event.step, total))
         text = f"Step {event.step}/{event.total}   {event.elapsed_s:.1f} s"
@@ -139,8 +253,11 @@ class FusionDock(QWidget):
         self.progress_label.setText(text)
 
     def reset_progress(self, text: str) -> None:
+        """No fusion runs (idle, finished, failed or cancelled): the bar reads "idle", the
+        label says ``text``."""
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(IDLE_FORMAT)
         if hasattr(self, "progress_label"):
             self.progress_label.setText(text)
 

@@ -7,7 +7,8 @@ that all panes cover the same physical field and can be linked directly (:mod:`a
 Mouse: wheel zooms about the cursor, middle-drag pans, left-drag changes window/level (right =
 wider window, down = higher level), right-drag zooms (up = in) about the press point. Corner text
 is painted by a transparent overlay widget: title and patient/series lines top left, W/L top
-right, the cursor readout bottom left, zoom and the scale bar (when spacing is known) bottom right.
+right, the cursor readout bottom left, zoom and the scale bar (when spacing is known) bottom right
+(:mod:`app.pane_overlay`, at the chosen annotation level).
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from .orientation_marks import OrientationMarks
+from .pane_overlay import ANNOTATION_LEVELS, PaneOverlay, nice_length
 from .window_level import WindowLevel, preset_window
 
-TEXT_COLOUR = QColor(235, 235, 235)
-TITLE_COLOUR = QColor(255, 214, 102)
-SHADOW_COLOUR = QColor(0, 0, 0, 220)
-PLATE_COLOUR = QColor(0, 0, 0, 150)
+__all__ = ["ANNOTATION_LEVELS", "ImagePane", "PaneImage", "PaneViewBox", "nice_length"]
+
 CROSSHAIR_PEN = (255, 210, 0, 120)
 
 
@@ -47,18 +47,8 @@ class PaneImage:
 
     @property
     def data_rect(self) -> QRectF:
-        h, w = self.pixels.shape
+        h, w = self.pixels.shape[:2]
         return QRectF(0.0, 0.0, w * self.cell, h * self.cell)
-
-
-def nice_length(target: float) -> float:
-    """The largest of 1, 2, 5 x 10^k not above ``target`` (> 0)."""
-    exponent = math.floor(math.log10(target))
-    for mantissa in (5.0, 2.0, 1.0):
-        value = mantissa * 10.0**exponent
-        if value <= target:
-            return value
-    return 10.0**exponent
 
 
 class PaneViewBox(pg.ViewBox):
@@ -70,6 +60,10 @@ class PaneViewBox(pg.ViewBox):
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self.setMouseEnabled(x=True, y=True)
+        #: called as ``drag_tool(phase, point)`` for left drags (phase "start" at the press point,
+        #: then "move"... and "finish", points in data units); while it returns True for "move"
+        #: and "finish" the drag draws instead of changing the window/level
+        self.drag_tool = None
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt override
         ev.accept()
@@ -80,6 +74,12 @@ class PaneViewBox(pg.ViewBox):
         ev.accept()
         if ev.isStart():
             self.clicked.emit()
+        if button == Qt.MouseButton.LeftButton and self.drag_tool is not None:
+            if ev.isStart():
+                self.drag_tool("start", self.mapToView(ev.buttonDownPos()))
+            phase = "finish" if ev.isFinish() else "move"
+            if self.drag_tool(phase, self.mapToView(ev.pos())):
+                return
         if button == Qt.MouseButton.LeftButton:
             delta = ev.screenPos() - ev.lastScreenPos()
             self.window_dragged.emit(delta.x(), delta.y())
@@ -92,95 +92,6 @@ class PaneViewBox(pg.ViewBox):
             self.scaleBy((factor, factor), center=self.mapToView(ev.buttonDownPos()))
 
 
-class PaneOverlay(QWidget):
-    """Transparent widget over the view that paints the four corner texts and the scale bar."""
-
-    MARGIN = 8
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
-        self.title = ""
-        self.top_left: list[str] = []
-        self.top_right: list[str] = []
-        self.bottom_left: list[str] = []
-        self.bottom_right: list[str] = []
-        self.scale_bar: tuple[float, str] | None = None  # (length in screen pixels, label)
-        self.hint = ""
-        self.font_ = QFont(self.font())
-        self.font_.setPixelSize(12)
-        self.title_font = QFont(self.font_)
-        self.title_font.setBold(True)
-        self.title_font.setPixelSize(13)
-
-    def _text(self, painter: QPainter, x: float, y: float, text: str, colour: QColor) -> None:
-        """Text on a translucent dark plate, readable over bright tissue too."""
-        metrics = QFontMetrics(painter.font())
-        plate = QRectF(
-            x - 3,
-            y - metrics.ascent() - 1,
-            metrics.horizontalAdvance(text) + 6,
-            metrics.height() + 2,
-        )
-        painter.fillRect(plate, PLATE_COLOUR)
-        painter.setPen(colour)
-        painter.drawText(QPointF(x, y), text)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        m, w, h = self.MARGIN, self.width(), self.height()
-        metrics = QFontMetrics(self.font_)
-        step = metrics.height()
-        if self.hint:
-            painter.setFont(self.font_)
-            painter.setPen(QColor(150, 150, 150))
-            painter.drawText(
-                self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.hint
-            )
-        y = m + metrics.ascent()
-        if self.title:
-            painter.setFont(self.title_font)
-            self._text(painter, m, y, self.title, TITLE_COLOUR)
-            y += QFontMetrics(self.title_font).height()
-        painter.setFont(self.font_)
-        for line in self.top_left:
-            self._text(painter, m, y, line, TEXT_COLOUR)
-            y += step
-        y = m + metrics.ascent()
-        for line in self.top_right:
-            self._text(painter, w - m - metrics.horizontalAdvance(line), y, line, TEXT_COLOUR)
-            y += step
-        y = h - m - metrics.descent() - step * (len(self.bottom_left) - 1)
-        for line in self.bottom_left:
-            self._text(painter, m, y, line, TEXT_COLOUR)
-            y += step
-        y = h - m - metrics.descent() - step * (len(self.bottom_right) - 1)
-        for line in self.bottom_right:
-            self._text(painter, w - m - metrics.horizontalAdvance(line), y, line, TEXT_COLOUR)
-            y += step
-        if self.scale_bar is not None:
-            length, label = self.scale_bar
-            base = h - m - step * len(self.bottom_right) - 6
-            x1 = w - m
-            x0 = x1 - length
-            for colour, offset in ((SHADOW_COLOUR, 1), (TEXT_COLOUR, 0)):
-                painter.setPen(QPen(colour, 2))
-                painter.drawLine(
-                    QPointF(x0 + offset, base + offset), QPointF(x1 + offset, base + offset)
-                )
-                painter.drawLine(
-                    QPointF(x0 + offset, base - 4 + offset), QPointF(x0 + offset, base + offset)
-                )
-                painter.drawLine(
-                    QPointF(x1 + offset, base - 4 + offset), QPointF(x1 + offset, base + offset)
-                )
-            text_w = metrics.horizontalAdvance(label)
-            self._text(painter, x1 - text_w, base - 8, label, TEXT_COLOUR)
-        painter.end()
-
-
 class ImagePane(QWidget):
     """A titled image view; accepts dropped files; reports the cursor in data units."""
 
@@ -189,6 +100,7 @@ class ImagePane(QWidget):
     files_dropped = Signal(list)
     activated = Signal(object)
     window_changed = Signal(object)
+    content_changed = Signal()
 
     def __init__(self, name: str, hint: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -221,6 +133,7 @@ class ImagePane(QWidget):
         layout.addWidget(self.view)
         self.overlay = PaneOverlay(self.view)
         self.overlay.hint = hint
+        self.orientation = OrientationMarks(self.view)
 
         self.view.installEventFilter(self)
         self.view.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
@@ -251,6 +164,7 @@ class ImagePane(QWidget):
             self.overlay.bottom_right = []
             self.overlay.scale_bar = None
             self.overlay.update()
+            self.content_changed.emit()
             return
         if not keep_window or self._window is None:
             self._window = preset_window(1, content.pixels, content.file_window)
@@ -260,6 +174,14 @@ class ImagePane(QWidget):
         self.overlay.top_left = list(content.lines)
         self._update_window_text()
         self._update_zoom_text()
+        self.content_changed.emit()
+
+    def set_hint(self, hint: str) -> None:
+        """The text shown while the pane is empty."""
+        self._hint = hint
+        if self._content is None and self.overlay.hint != hint:
+            self.overlay.hint = hint
+            self.overlay.update()
 
     def set_pixels(self, pixels: np.ndarray) -> None:
         """Replace the pixels only (live preview): view and window stay."""
@@ -274,6 +196,14 @@ class ImagePane(QWidget):
             self._content.file_window,
         )
         self.image_item.setImage(pixels, autoLevels=False, levels=self._window.levels)
+        self.content_changed.emit()
+
+    def set_annotation_level(self, level: str) -> None:
+        """How much corner text to draw: one of :data:`ANNOTATION_LEVELS`."""
+        if level not in ANNOTATION_LEVELS:
+            raise ValueError(f"annotation level {level} is not one of {ANNOTATION_LEVELS}")
+        self.overlay.level = level
+        self.overlay.update()
 
     def set_lines(self, title: str, lines: tuple[str, ...]) -> None:
         self.overlay.title = title
@@ -360,6 +290,7 @@ class ImagePane(QWidget):
             kind = event.type()
             if kind == QEvent.Type.Resize:
                 self.overlay.setGeometry(self.view.rect())
+                self.orientation.setGeometry(self.view.rect())
             elif kind == QEvent.Type.Leave:
                 self.cursor_left.emit()
             elif kind == QEvent.Type.Enter:

@@ -13,7 +13,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.errors import EndoFuseError
-from engine.scan import Scan
+from engine.fusion import FusionInput
+from engine.measurements import grid_calibration, scan_calibration
+from engine.orientation import scan_markers
+from engine.scan import Scan, size_text
 
 from .image_pane import PaneImage
 from .window_level import WindowLevel
@@ -40,11 +43,29 @@ def scan_lines(scan: Scan) -> tuple[str, ...]:
         lines.append(info.series_description)
     elif info.study_description:
         lines.append(info.study_description)
-    size = f"{scan.shape[1]} x {scan.shape[0]} px"
+    size = size_text(scan.shape)
     lines.append(f"{scan.name}   {size}" if scan.path is not None else size)
     if info.pixel_spacing_mm:
         lines.append(f"{info.pixel_spacing_mm[1]:.3g} x {info.pixel_spacing_mm[0]:.3g} mm/px")
     return tuple(lines)
+
+
+def scan_mm_per_pixel(scan: Scan | None) -> float | None:
+    """Millimetres per pixel of ``scan`` along a row (its column spacing), None when unknown
+    (:func:`engine.measurements.scan_calibration`)."""
+    calibration = scan_calibration(scan)
+    return None if calibration is None else calibration.col_mm
+
+
+def grid_mm_per_pixel(fusion_input: FusionInput | None) -> float | None:
+    """Millimetres per pixel of the fused (US) grid of a pair, on which the fused images and the
+    compare view lie: the spacing the pairing gave the US on that grid (file, US regions or the
+    user's), else the MRI's divided by d; None when neither is known. The one rule is
+    :func:`engine.measurements.grid_calibration`, which the measurements use too."""
+    if fusion_input is None:
+        return None
+    calibration = grid_calibration(fusion_input.us, fusion_input.mri, fusion_input.d)
+    return None if calibration is None else calibration.col_mm
 
 
 def file_window(scan: Scan) -> WindowLevel | None:
@@ -52,6 +73,31 @@ def file_window(scan: Scan) -> WindowLevel | None:
     if info.window_center is not None and info.window_width and info.window_width > 0:
         return WindowLevel(float(info.window_center), float(info.window_width))
     return None
+
+
+def fused_hint(
+    mri: Scan | None, us: Scan | None, paired: bool, busy: bool, released: str | None = None
+) -> str:
+    """What the empty fused pane tells the user to do next, from what is loaded; ``released``
+    names the selected result when its image was released to save memory."""
+    if released is not None:
+        step = (
+            f"The image of {released} was released to save memory; its metrics and provenance "
+            "are kept. Fuse again to see it."
+        )
+    elif busy:
+        step = "Fusing... the result appears here"
+    elif paired:
+        step = "Press Fuse (Ctrl+Return) to fuse the two scans"
+    elif mri is not None and us is not None:
+        step = "The two scans do not pair yet: see the message, or set the pairing"
+    elif mri is not None:
+        step = "Open the ultrasound too, then press Fuse"
+    elif us is not None:
+        step = "Open the MRI too, then press Fuse"
+    else:
+        step = "Open both scans, then press Fuse"
+    return f"Fused\n\n{step}"
 
 
 class LoadingMixin:
@@ -163,30 +209,26 @@ class LoadingMixin:
         return True
 
     # ----- showing the current pair ----------------------------------------------------------
-    def _mm_per_us_pixel(self, d: int) -> float | None:
-        if self.us is not None and self.us.info.pixel_spacing_mm:
-            return float(self.us.info.pixel_spacing_mm[1])
-        if self.mri is not None and self.mri.info.pixel_spacing_mm:
-            return float(self.mri.info.pixel_spacing_mm[1]) / d
-        return None
-
     def _show_pair(self) -> None:
         pair = self.session.pair
         fusion_input = self.fusion_input
         d = fusion_input.d if fusion_input is not None else 1
-        mm = self._mm_per_us_pixel(d)
         first = all(p.content is None for p in self.panes)
         paired = fusion_input is not None and fusion_input.mri is not None  # the fused field
+        grid_mm = grid_mm_per_pixel(fusion_input)
         for pane, scan, cell, label in (
             (self.mri_pane, fusion_input.mri if paired else self.mri, d, "MRI"),
             (self.us_pane, fusion_input.us if paired else self.us, 1, "Ultrasound"),
         ):
+            pane.orientation.set_markers(scan_markers(scan) if scan is not None else None)
             if scan is None:
                 pane.set_image(None)
                 continue
             lines = scan_lines(scan)
             if label == "MRI" and fusion_input is not None:
                 lines += (f"d = {d} (MRI pixel = {d} x {d} US pixels)",)
+            # a data unit is one US-grid pixel once paired, else one pixel of the scan itself
+            mm = grid_mm if paired else scan_mm_per_pixel(scan)
             pane.set_image(PaneImage(scan.pixels, label, lines, cell, mm, file_window(scan)))
         self._update_compare_sources()
         self._update_enabled()

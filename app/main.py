@@ -1,9 +1,18 @@
 """``endofuse-viewer``: start the viewer, optionally on the demo pair, with an automation hook.
 
 ``endofuse-viewer --demo --fuse palm --screenshot out.png --quit`` loads the demo pair, fuses,
-renders, writes the window image and exits 0. On a Linux machine with no display (no DISPLAY or
-WAYLAND_DISPLAY and no QT_QPA_PLATFORM chosen) it says so in one line and runs the headless demo
-(``endofuse demo``) instead.
+renders, writes the window image and exits 0; any failure (a file that does not load, a fusion
+that fails or is cancelled, a screenshot that cannot be written) is one sentence on stderr and
+exit status 1. The automation only follows the fusion it started itself: what the user does
+afterwards in the window never changes the exit status.
+
+On a Linux machine with no display (no DISPLAY or WAYLAND_DISPLAY and no QT_QPA_PLATFORM chosen):
+
+* with ``--screenshot`` or ``--fuse``, the same automation runs offscreen (Qt's ``offscreen``
+  platform) on the files and options given and exits when done, as with ``--quit``;
+* with ``--mri``/``--us`` alone there is nothing to show: one sentence, exit status 2;
+* otherwise (no options, or ``--demo``) it says so in one line and runs the headless demo
+  (``endofuse demo``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,22 @@ def has_display() -> bool:
     return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
+NOTHING_TO_DO_OFFSCREEN = (
+    "No display found: give --screenshot PNG (and --fuse METHOD) to run the viewer offscreen on "
+    "these files, or use the command line (endofuse fuse)."
+)
+
+
+def headless_plan(args: argparse.Namespace) -> str:
+    """Without a display: "offscreen" (automation on the given files and options), "refuse"
+    (files but nothing to produce) or "demo" (the headless demo)."""
+    if args.screenshot or args.fuse:
+        return "offscreen"
+    if args.mri or args.us or args.compare:
+        return "refuse"
+    return "demo"
+
+
 def run_headless_demo() -> int:
     print(
         "No display found: running the headless demo instead "
@@ -58,9 +83,21 @@ class Automation:
     def __init__(self, window, app, args: argparse.Namespace) -> None:
         self.window, self.app, self.args = window, app, args
         self.exit_code = 0
-        window.fusion_finished.connect(self._after_fusion)
-        window.fusion_failed.connect(self._fail)
-        window.fusion_cancelled.connect(lambda: self._fail("cancelled"))
+        self._following = False  # True while the fusion started by --fuse runs
+
+    def _follow(self, on: bool) -> None:
+        """Listen to the window's fusion signals only while our own fusion runs."""
+        w = self.window
+        pairs = (
+            (w.fusion_finished, self._after_fusion),
+            (w.fusion_failed, self._fail),
+            (w.fusion_cancelled, self._on_cancelled),
+        )
+        if on == self._following:
+            return
+        self._following = on
+        for signal, slot in pairs:
+            (signal.connect if on else signal.disconnect)(slot)
 
     def start(self) -> None:
         w, args = self.window, self.args
@@ -75,18 +112,26 @@ class Automation:
             self._fail(w.last_error or "loading failed")
             return
         if args.fuse:
+            self._follow(True)
             if not w.fuse(args.fuse):
                 self._fail(w.last_error or "the fusion could not start")
             return
         self._finish()
 
+    def _on_cancelled(self) -> None:
+        self._fail("the fusion was cancelled")
+
     def _after_fusion(self, record) -> None:
+        self._follow(False)
         if self.args.compare:
+            from app.main_window import US_SOURCE
+
             self.window.tabs.setCurrentWidget(self.window.compare)
-            self.window.compare.set_pair(record.name, "US (source)")
+            self.window.compare.set_pair(record.name, US_SOURCE)
         self._finish()
 
     def _fail(self, message: str) -> None:
+        self._follow(False)
         print(f"endofuse-viewer: {message}", file=sys.stderr, flush=True)
         self.exit_code = 1
         if self.args.quit:
@@ -101,8 +146,14 @@ class Automation:
     def _screenshot_and_quit(self) -> None:
         if self.args.screenshot:
             path = Path(self.args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.window.grab().save(str(path), "PNG")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                saved = self.window.grab().save(str(path), "PNG")
+            except OSError:
+                saved = False
+            if not saved:
+                self._fail(f"the screenshot could not be written to {path}")
+                return
             print(f"Saved {path}", flush=True)
         if self.args.quit:
             self.app.exit(self.exit_code)
@@ -119,7 +170,15 @@ def load_style_sheet() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not has_display():
-        return run_headless_demo()
+        plan = headless_plan(args)
+        if plan == "demo":
+            return run_headless_demo()
+        if plan == "refuse":
+            print(f"endofuse-viewer: {NOTHING_TO_DO_OFFSCREEN}", file=sys.stderr, flush=True)
+            return 2
+        print("No display found: running the viewer offscreen on the given files.", flush=True)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        args.quit = True
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -152,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
 
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     del window
-    return int(code or automation.exit_code)
+    # the automation's status counts only for an automated run; an interactive session that
+    # the user closes exits 0 whatever was cancelled or failed on the way
+    return int(code or (automation.exit_code if args.quit else 0))
 
 
 if __name__ == "__main__":

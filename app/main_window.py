@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from engine.fusion import FusionInput
 from engine.pipeline import FusionRecord
@@ -22,17 +22,24 @@ from engine.session import Session, SessionEvent
 from . import APPLICATION, ORGANISATION, export
 from .compare_view import CompareView
 from .compositing import on_grid
+from .docks import make_dock
 from .export_actions import ExportMixin
 from .fusion_control import FusionMixin
 from .fusion_dock import FusionDock
 from .fusion_worker import FusionRunner
-from .image_pane import ImagePane, PaneImage
+from .image_pane import ANNOTATION_LEVELS, ImagePane, PaneImage
 from .linked_views import ViewLink
-from .loading import LoadingMixin
+from .loading import LoadingMixin, fused_hint, grid_mm_per_pixel
 from .menus import build_actions
 from .metrics_panel import MetricsPanel
+from .overlay_controls import OverlayController
+from .results import results_budget_bytes
 from .results_panel import ResultsPanel
-from .window_level import PRESET_NAMES
+from .window_level import PRESET_NAMES, plain
+
+#: the compare view's names of the current pair's sources
+US_SOURCE = "US (source)"
+MRI_SOURCE = "MRI (source, on US grid)"
 
 
 class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
@@ -50,6 +57,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings(ORGANISATION, APPLICATION)
         self.session = Session()
+        self.session.image_budget_bytes = results_budget_bytes(self.settings)
         self.last_sent: str | None = None
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
@@ -66,6 +74,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         self._build_panes()
         self._build_docks()
         build_actions(self)
+        self.overlay = OverlayController(self)
         self._keep_layout = restore_layout
         if restore_layout:
             self._restore_layout()
@@ -111,7 +120,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         self.us_pane = ImagePane(
             "us", "Ultrasound\n\nDrop a file here or use File > Open ultrasound"
         )
-        self.fused_pane = ImagePane("fused", "Fused\n\nOpen both scans, then press Fuse")
+        self.fused_pane = ImagePane("fused", fused_hint(None, None, False, False))
         self.panes = [self.mri_pane, self.us_pane, self.fused_pane]
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("pane-splitter")
@@ -156,14 +165,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
             ("results", "Results", self.results_panel),
             ("metrics", "Metrics", self.metrics_panel),
         ):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"dock-{key}")
-            dock.setWidget(widget)
-            dock.setFeatures(
-                QDockWidget.DockWidgetFeature.DockWidgetMovable
-                | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            )
-            self.docks[key] = dock
+            make_dock(self, key, title, widget)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["fusion"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["results"])
         self.splitDockWidget(
@@ -177,6 +179,9 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         from .registration_panel import PairingController
 
         self.pairing = PairingController(self)
+        from .measure_tool import MeasureTool
+
+        self.measure_tool = MeasureTool(self)
 
     # ===== settings ==============================================================================
     def _restore_layout(self) -> None:
@@ -240,6 +245,19 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
             pane.apply_preset(number)
         self.statusBar().showMessage(f"Window/level: {PRESET_NAMES[number - 1]}", 3000)
 
+    def set_annotation_level(self, level: str) -> None:
+        """Corner text of every pane: "full", "minimal" (one line per corner) or "off"; kept in
+        the settings."""
+        for pane in (*self.panes, self.compare.pane):
+            pane.set_annotation_level(level)
+        self.annotation_level = level
+        self.annotation_actions[level].setChecked(True)
+        self.settings.setValue("view/annotations", level)
+
+    def cycle_annotation_level(self) -> None:
+        levels = ANNOTATION_LEVELS
+        self.set_annotation_level(levels[(levels.index(self.annotation_level) + 1) % len(levels)])
+
     def _on_cursor_moved(self, x: float, y: float) -> None:
         parts = []
         for pane in self.panes:
@@ -249,8 +267,9 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
                 pane.set_readout([])
                 continue
             row, col, value = hit
-            pane.set_readout([f"x {col}  y {row}   value {value:.4g}"])
-            parts.append(f"{pane.content.title}: ({col}, {row}) {value:.4g}")
+            text = plain(value, pane.window.width / 10 if pane.window else None)
+            pane.set_readout([f"x {col}  y {row}   value {text}"])
+            parts.append(f"{pane.content.title}: ({col}, {row}) {text}")
         self.readout.setText("   |   ".join(parts))
 
     def _on_cursor_left(self) -> None:
@@ -263,9 +282,15 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         busy = self.runner.busy
         ready = self.fusion_input is not None
         self.fusion_dock.set_state(ready, busy)
+        current = self.results_panel.current()
+        released = current is not None and current.images_released
+        self.fused_pane.set_hint(
+            fused_hint(self.mri, self.us, ready, busy, current.name if released else None)
+        )
         self.act_fuse.setEnabled(ready and not busy)
         self.act_cancel.setEnabled(busy)
         self.act_export.setEnabled(self.results_panel.current() is not None)
+        self.act_clear_results.setEnabled(bool(self.session.records))
 
     def _on_image_changed(self, choice: str) -> None:
         current = self.results_panel.current()
@@ -273,6 +298,11 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
             self._show_record(current)
 
     def _show_record(self, record: FusionRecord) -> None:
+        self.metrics_panel.set_records(self.results_panel.records, record)
+        if record.images_released:
+            self.fused_pane.set_image(None)
+            self._update_enabled()
+            return
         r = record.result
         which = self.results_panel.image
         lines = (record.image_note(which), f"{r.elapsed_s:.1f} s   {record.seed_text}   {r.device}")
@@ -282,12 +312,14 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         content = self.fused_pane.content
         keep = content is not None and content.pixels.shape == pixels.shape
         self.fused_pane.set_image(
-            PaneImage(pixels, f"Fused: {record.name}", lines, 1.0, self._mm_per_us_pixel(1)),
+            PaneImage(
+                pixels, f"Fused: {record.name}", lines, 1.0,
+                grid_mm_per_pixel(record.fusion_input),
+            ),
             keep_window=False,
         )
         if not keep:
             QTimer.singleShot(0, self.reset_view)
-        self.metrics_panel.set_records(self.results_panel.records, record)
         self._update_enabled()
 
     def _update_compare_sources(self) -> None:
@@ -295,12 +327,14 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
         sources: dict[str, np.ndarray] = {}
         pair = self.session.pair
         fi = self.fusion_input
+        shown = [r for r in pair.records if not r.images_released] if fi is not None else []
+        for record in shown:
+            sources[record.name] = record.pixels(self.results_panel.image)
         if fi is not None:
-            for record in pair.records:
-                sources[record.name] = record.pixels(self.results_panel.image)
-            sources["US (source)"] = fi.y_u
-            sources["MRI (source, on US grid)"] = on_grid(fi.y_m, fi.d)
-        self.compare.set_sources(sources, self._mm_per_us_pixel(1))
+            sources[US_SOURCE] = fi.y_u
+            sources[MRI_SOURCE] = on_grid(fi.y_m, fi.d)
+        newest = shown[-1].name if shown else MRI_SOURCE
+        self.compare.set_sources(sources, grid_mm_per_pixel(fi), default=(newest, US_SOURCE))
 
     # ===== errors, drops, shutdown ===============================================================
     def show_error(self, message: str) -> None:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
+from .image_pane import ANNOTATION_LEVELS
 from .window_level import PRESET_NAMES
+
+ANNOTATION_LABELS = {
+    "full": "Full (all corner text)",
+    "minimal": "Minimal (one line per corner)",
+    "off": "Off (image only)",
+}
 
 MOUSE_HELP = (
     "Wheel: zoom about the cursor\nMiddle-drag: pan\nLeft-drag: window/level "
     "(right = wider, down = higher level)\nRight-drag: zoom (up = in)\nR: reset the view\n"
     + "\n".join(f"{i}: {name}" for i, name in enumerate(PRESET_NAMES, start=1))
+    + "\nO: overlay on/off, F: flip which layer is on top"
+    + "\nI: corner text full / minimal / off"
     + "\nCompare view: Space or T toggles A/B, A and B show one image"
+    + "\nD / E / X, then left-drag: measure a distance / an ellipse / a rectangle"
+    + "\nH: hide or show the measurements\nDelete: delete the selected (or last) measurement"
 )
 
 
@@ -52,6 +63,8 @@ def build_actions(w) -> None:
     w.act_quit = a("Quit", w.close, QKeySequence.StandardKey.Quit)
     w.act_fuse = a("Fuse", lambda: w.fuse(), "Ctrl+Return", "Run the selected method")
     w.act_cancel = a("Cancel", w.cancel_fusion, "Esc", "Stop the running fusion")
+    w.act_clear_results = a("Clear results", w.session.clear_results, None,
+                            "Remove every result from the list (and its images from memory)")
     w.act_reset = a("Reset view", w.reset_view, "R", "Fit the images in the panes")
     w.act_anonymise = QAction("Anonymise DICOM exports", w)
     w.act_anonymise.setCheckable(True)
@@ -79,10 +92,15 @@ def build_actions(w) -> None:
     menu.addSeparator()
     menu.addActions(w.preset_actions)
     menu.addSeparator()
+    _annotation_menu(w, menu.addMenu("Annotations"))
+    menu.addSeparator()
     for dock in w.docks.values():
         menu.addAction(dock.toggleViewAction())
     menu = w.menuBar().addMenu("F&usion")
     menu.addActions([w.act_fuse, w.act_cancel])
+    w.measure_tool.add_menu(w.menuBar())
+    menu.addSeparator()
+    menu.addAction(w.act_clear_results)
     menu = w.menuBar().addMenu("&Help")
     menu.addAction(a("Mouse and keys", lambda: QMessageBox.information(w, "Mouse and keys",
                                                                          MOUSE_HELP)))
@@ -95,4 +113,27 @@ def build_actions(w) -> None:
     bar.addActions([w.act_fuse, w.act_cancel])
     bar.addSeparator()
     bar.addActions([w.act_reset, w.act_export])
+    bar.addSeparator()
+    bar.addActions([w.measure_tool.actions[k] for k in ("distance", "ellipse", "rectangle")])
     w._rebuild_recent_menu()
+
+
+def _annotation_menu(w, menu) -> None:
+    """View > Annotations: the three levels (exclusive) and ``I`` to step through them; the
+    choice is kept in the settings (``view/annotations``)."""
+    group = QActionGroup(w)
+    w.annotation_actions = {}
+    for level in ANNOTATION_LEVELS:
+        action = QAction(ANNOTATION_LABELS[level], w)
+        action.setCheckable(True)
+        action.triggered.connect(lambda checked=False, lv=level: w.set_annotation_level(lv))
+        group.addAction(action)
+        menu.addAction(action)
+        w.annotation_actions[level] = action
+    menu.addSeparator()
+    w.act_cycle_annotations = _action(
+        w, "Next level", w.cycle_annotation_level, "I", "Corner text: full, minimal, off"
+    )
+    menu.addAction(w.act_cycle_annotations)
+    saved = str(w.settings.value("view/annotations", "full"))
+    w.set_annotation_level(saved if saved in ANNOTATION_LEVELS else "full")

@@ -1,9 +1,11 @@
 """A form generated from a method's parameter dataclass (defaults, ranges and help as tooltips).
 
-Field kinds follow the default value: bool -> check box, int -> spin box, float -> spin box with
-enough decimals (log-scale parameters step by a factor of ten in the adaptive mode), declared
-choices -> combo box, anything else -> line edit. Ranges come from :class:`engine.params.ParamSpec`;
-the engine still validates the dataclass when the fusion starts.
+Field kinds follow the default value: bool -> check box, int -> spin box, float ->
+:class:`NumberSpinBox` (every float written by :func:`engine.formatting.format_number`; log-scale
+parameters step by a factor of ten, the others by a tenth of their magnitude), declared choices ->
+combo box, anything else -> line edit. Ranges come from :class:`engine.params.ParamSpec`; every
+editor's tooltip says the meaning, the range and the default (:func:`field_tooltip`). The engine
+still validates the dataclass when the fusion starts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -28,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.params import spec_of
+from engine.formatting import format_number
+from engine.params import ParamSpec, spec_of
 
 INT_LIMIT = 2_000_000_000
 FLOAT_LIMIT = 1e12
@@ -38,23 +40,40 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _decimals(*values: float | None) -> int:
-    """Enough decimals to show the smallest non-zero value with three significant digits."""
-    nonzero = [abs(v) for v in values if v]
-    if not nonzero:
-        return 3
-    return int(min(10, max(3, -math.floor(math.log10(min(nonzero))) + 3)))
+def range_text(spec: ParamSpec, default: Any) -> str:
+    """The values a parameter accepts, in words: ``0.3 .. 32``, ``tv | tikhonov``, ``on | off``."""
+    if spec.choices is not None:
+        return " | ".join(spec.choices)
+    if isinstance(default, bool):
+        return "on | off"
+    if spec.minimum is not None or spec.maximum is not None:
+        lo = "-inf" if spec.minimum is None else format_number(spec.minimum)
+        hi = "inf" if spec.maximum is None else format_number(spec.maximum)
+        return f"{lo} .. {hi}" + (" (log scale)" if spec.log_scale else "")
+    if isinstance(default, str):
+        return "any text (empty: not used)"
+    return "any value"
 
 
-class ScientificSpinBox(QDoubleSpinBox):
-    """A float spin box that shows values like 1e-12 and steps by factors of ten."""
+def field_tooltip(spec: ParamSpec, default: Any) -> str:
+    """Meaning, range and default of one parameter, as every editor's tooltip shows them."""
+    shown = format_number(default) if isinstance(default, float) else default
+    if isinstance(default, bool):
+        shown = "on" if default else "off"
+    return f"{spec.help}\nRange: {range_text(spec, default)}\nDefault: {shown or '(empty)'}"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+
+class NumberSpinBox(QDoubleSpinBox):
+    """The float editor: text by :func:`format_number` (plain for ordinary values, ``1e-12`` for
+    tiny ones); a log-scale value steps by a factor of ten, another by a tenth of its magnitude."""
+
+    def __init__(self, log_scale: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setDecimals(300)
+        self._log_scale = log_scale
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
-        return f"{value:.4g}"
+        return format_number(value)
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
         try:
@@ -74,9 +93,14 @@ class ScientificSpinBox(QDoubleSpinBox):
 
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
         value = self.value()
-        if value == 0.0:
-            value = max(self.minimum(), 1e-12)
-        self.setValue(min(self.maximum(), max(self.minimum(), value * 10.0**steps)))
+        if self._log_scale:
+            if value == 0.0:
+                value = max(self.minimum(), 1e-12)
+            value *= 10.0**steps
+        else:
+            magnitude = abs(value) if value else 1.0
+            value += steps * 10.0 ** (math.floor(math.log10(magnitude)) - 1)
+        self.setValue(min(self.maximum(), max(self.minimum(), value)))
 
 
 class ParamPanel(QWidget):
@@ -105,6 +129,13 @@ class ParamPanel(QWidget):
     def editors(self) -> dict[str, QWidget]:
         return dict(self._editors)
 
+    @property
+    def defaults(self) -> Any:
+        """The method's default parameters (an instance of the form's dataclass)."""
+        if self._type is None:
+            raise RuntimeError("no method selected")
+        return self._defaults
+
     def set_params_type(self, params_type: type) -> None:
         """Rebuild the form for ``params_type`` with its default values."""
         while self._form.rowCount():
@@ -121,12 +152,7 @@ class ParamPanel(QWidget):
 
     def _make_editor(self, f: dataclasses.Field, default: Any) -> QWidget:
         spec = spec_of(f)
-        tip = spec.help
-        if spec.minimum is not None or spec.maximum is not None:
-            lo = "-inf" if spec.minimum is None else f"{spec.minimum:g}"
-            hi = "inf" if spec.maximum is None else f"{spec.maximum:g}"
-            tip += f"\nRange: {lo} .. {hi}"
-        tip += f"\nDefault: {default}"
+        tip = field_tooltip(spec, default)
         if spec.choices is not None:
             editor: QWidget = QComboBox()
             editor.addItems(list(spec.choices))
@@ -144,22 +170,12 @@ class ParamPanel(QWidget):
             )
             editor.setValue(default)
             editor.valueChanged.connect(self.changed)
-        elif isinstance(default, float) and (spec.log_scale or 0 < abs(default) < 1e-3):
-            editor = ScientificSpinBox()
-            editor.setRange(
-                spec.minimum if spec.minimum is not None else -FLOAT_LIMIT,
-                spec.maximum if spec.maximum is not None else FLOAT_LIMIT,
-            )
-            editor.setValue(default)
-            editor.valueChanged.connect(self.changed)
         elif isinstance(default, float):
-            editor = QDoubleSpinBox()
-            editor.setDecimals(_decimals(default, spec.minimum))
+            editor = NumberSpinBox(spec.log_scale or 0 < abs(default) < 1e-3)
             editor.setRange(
                 spec.minimum if spec.minimum is not None else -FLOAT_LIMIT,
                 spec.maximum if spec.maximum is not None else FLOAT_LIMIT,
             )
-            editor.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             editor.setValue(default)
             editor.valueChanged.connect(self.changed)
         else:

@@ -1,8 +1,9 @@
-"""The Pairing dock: region, frame, spacings, d, the MRI pose (manual and automatic), the overlay.
+"""The Pairing dock: region, frame, spacings, d, the MRI pose (manual and automatic).
 
 The panel edits a :class:`engine.pairing.PairingOptions`; the :class:`PairingController` pairs the
-window's scans with it whenever something changes and draws the MRI overlay on the US and fused
-panes. The pose is one affine transform (US mm -> MRI mm): the numeric fields show its translation,
+window's scans with it whenever something changes (the MRI overlay that shows the pose on the US
+and fused panes is :mod:`app.overlay_controls`; Ctrl+drag on it moves the MRI). The pose is
+one affine transform (US mm -> MRI mm): the numeric fields show its translation,
 angle and mean scale; the nudge buttons and keys (arrows move 1 US pixel, Shift x10; ``[``/``]``
 rotate 0.5 degree; ``+``/``-`` scale 1 %) compose a small move with it about the centre of the
 region. *Register* runs the mutual-information registration on a worker thread from the current
@@ -15,8 +16,6 @@ import math
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSlider,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -37,7 +36,7 @@ from engine.geometry.checks import SafetyOptions
 from engine.pairing import PairingOptions
 from engine.progress import CancelToken, ProgressReporter
 
-from .overlay import COLOUR_MAPS, MriOverlay, dense_mri
+from .docks import make_dock
 
 #: (key, dx px, dy px, degrees, scale factor) of each nudge
 NUDGES = {
@@ -169,18 +168,8 @@ class PairingPanel(QWidget):
         self.progress.setRange(0, 1)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setObjectName("overlay-opacity")
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(40)
-        self.colour_map = QComboBox()
-        self.colour_map.setObjectName("overlay-colour-map")
-        self.colour_map.addItems(COLOUR_MAPS)
-        overlay = QFormLayout()
-        overlay.addRow("MRI overlay", self.opacity)
-        overlay.addRow("Colour map", self.colour_map)
         layout = QVBoxLayout(self)
-        for part in (form, nudges, actions, overlay):
+        for part in (form, nudges, actions):
             layout.addLayout(part)
         layout.addWidget(self.confirm_patients)
         layout.addWidget(self.progress)
@@ -220,7 +209,7 @@ class PairingPanel(QWidget):
 
 
 class PairingController(QObject):
-    """Owns the panel, the overlays and the registration worker of one main window."""
+    """Owns the panel and the registration worker of one main window."""
 
     def __init__(self, window) -> None:
         super().__init__(window)
@@ -232,13 +221,11 @@ class PairingController(QObject):
         self.report = None
         self.worker: RegistrationWorker | None = None
         window.session.pair_function = self.pair
-        self.overlays = [
-            MriOverlay(pane.view_box, self.nudge) for pane in (window.us_pane, window.fused_pane)
-        ]
-        dock = QDockWidget("Pairing", window)
-        dock.setObjectName("dock-pairing")
-        dock.setWidget(self.panel)
-        window.docks["pairing"] = dock
+        scroll = QScrollArea()  # the panel scrolls rather than make the window taller than 720
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.panel)
+        dock = make_dock(window, "pairing", "Pairing", scroll)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         window.tabifyDockWidget(window.docks["fusion"], dock)
         window.docks["fusion"].raise_()
@@ -251,10 +238,6 @@ class PairingController(QObject):
         p.confirm_patients.clicked.connect(self.confirm_patients)
         for key, button in p.nudge_buttons.items():
             button.clicked.connect(lambda _=False, k=key: self.nudge(*NUDGES[k]))
-        p.opacity.valueChanged.connect(lambda v: [o.set_opacity(v / 100) for o in self.overlays])
-        p.colour_map.currentTextChanged.connect(
-            lambda name: [o.set_colour_map(name) for o in self.overlays]
-        )
 
     # ----- options and pairing -------------------------------------------------------------------
     def options(self, mri=None, us=None) -> PairingOptions:
@@ -279,24 +262,17 @@ class PairingController(QObject):
             fusion_input = pair_scans(mri, us, options=self.options(mri, us))
         except EndoFuseError as exc:
             self.report = None
-            self._show_overlays(mri)
             if isinstance(exc, PairingSafetyError) and "--allow-different-patients" in str(exc):
                 self.panel.confirm_patients.setVisible(True)
             raise
         self.report = fusion_input.pairing
         self.panel.status.setText("; ".join((self.report.roi.note, *self.report.notes)))
-        self._show_overlays(mri)
         return fusion_input
 
     def confirm_patients(self) -> None:
         """The user's explicit confirmation that these two patients' scans are to be paired."""
         self.confirmed_patients.add(_patients(self.window.mri, self.window.us))
         self.repair()
-
-    def _show_overlays(self, mri) -> None:
-        image = dense_mri(self.report, mri.pixels) if self.report is not None else None
-        for overlay in self.overlays:
-            overlay.show(image)
 
     def repair(self) -> None:
         """Pair the session's scans again with the panel's current options."""

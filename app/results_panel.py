@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
 
 from engine.pipeline import FusionRecord
 
+from .results import RELEASED_TAG
+
 #: (choice, label) of the fused pane's two images
 IMAGE_ITEMS = (("mri", "MRI contrast"), ("us", "US appearance"))
 
@@ -78,7 +80,10 @@ class ResultsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for record in self._records:
-            item = QListWidgetItem(f"{record.summary()}   [{record.sources_text()}]")
+            text = f"{record.summary()}   [{record.sources_text()}]"
+            if record.images_released:
+                text += f"   {RELEASED_TAG}"
+            item = QListWidgetItem(text)
             item.setToolTip(record.details())
             item.setData(Qt.ItemDataRole.UserRole, record.number)
             self.list.addItem(item)

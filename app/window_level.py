@@ -15,6 +15,7 @@ Presets (keys ``1``-``5``):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,25 @@ class WindowLevel:
         return WindowLevel(self.centre + dy * value_per_pixel, width)
 
     def describe(self) -> str:
-        return f"W {self.width:.3g}  L {self.centre:.3g}"
+        """``"W 1760  L 880"``: both in plain notation, with the decimals of :func:`plain`."""
+        return f"W {plain(self.width, self.width)}  L {plain(self.centre, self.width)}"
+
+
+def decimals_for(scale: float) -> int:
+    """Decimals that show three significant digits of ``scale``: 0 from 100 up, 1 for 10-100,
+    2 for 1-10, ... at most 6 (``2 - floor(log10 |scale|)``, clipped to 0..6)."""
+    if not math.isfinite(scale) or scale == 0:
+        return 2
+    return min(6, max(0, 2 - math.floor(math.log10(abs(scale)))))
+
+
+def plain(value: float, scale: float | None = None) -> str:
+    """``value`` in plain (never scientific) notation with the decimals of ``scale`` (default
+    the value itself): ``plain(1760.4) == "1760"``, ``plain(0.4567) == "0.457"``."""
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{decimals_for(value if scale is None else scale)}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0"
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float, high_pct: float) -> WindowLevel:

@@ -2,7 +2,8 @@
 
 For every pair with ground truth (``bench/truth_pairs.py``: reported pairs by default, tuning
 pairs with ``--pairs tune``) it prints, in the units of the ground truth (the max-normalisation
-undone), PSNR / SSIM raw and PSNR after a least-squares affine match to the truth of
+undone), under the catalog's names ("vs ground truth: PSNR (dB)", "vs ground truth: SSIM (0–1)"),
+the raw scores and the PSNR after a least-squares affine match to the truth of
 
 * the MRI domain: the MRI alone (bicubic or as observed, Tikhonov and TV restoration with the
   true PSF, :mod:`engine.baselines`) and each method's ``mri_estimate`` against the MRI truth
@@ -42,8 +43,13 @@ from truth_pairs import TruthPair, reported_pairs, tuning_pairs  # noqa: E402
 from engine.baselines import link_mapped, mri_alone, tikhonov_mri, tv_mri  # noqa: E402
 from engine.denoise import despeckle_stage  # noqa: E402
 from engine.methods import get_method, run  # noqa: E402
-from engine.metrics import reference_scores  # noqa: E402
+from engine.metrics import GROUND_TRUTH, reference_scores  # noqa: E402
 from engine.pipeline import record_of  # noqa: E402
+
+#: column headings: the catalog's names of the ground-truth scores (engine/metrics/catalog.py)
+PSNR_NAME, SSIM_NAME = (info.label for info in GROUND_TRUTH[:2])
+MATCHED_NAME = "PSNR after affine match (dB)"
+COLUMNS = (PSNR_NAME, SSIM_NAME, MATCHED_NAME, "gain (dB)", "time (s)")
 
 #: the weights tried for the oracle rows (bench/tune_baselines.py's grid around its choice)
 ORACLE_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -135,6 +141,13 @@ def method_rows(pair: TruthPair, methods: list[str], steps: int | None,
     return rows
 
 
+def _cells(s: Score, gain: float | None) -> str:
+    """One row's values under :data:`COLUMNS`, each as wide as its heading."""
+    texts = (f"{s.psnr:.2f}", f"{s.ssim:.3f}", f"{s.psnr_matched:.2f}",
+             "" if gain is None else f"{gain:+.2f}", f"{s.seconds:.1f}")
+    return " ".join(f"{text:>{len(name)}s}" for text, name in zip(texts, COLUMNS, strict=True))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default="report")
@@ -162,8 +175,8 @@ def main() -> int:
                  if p.name.replace(" ", "") in wanted]
     methods = args.methods.split(",")
     gains: dict[str, dict[str, list[float]]] = {}
-    print(f"{'pair':16s} {'domain':6s} {'image':44s} {'PSNR':>6s} {'SSIM':>6s} "
-          f"{'PSNR~':>6s} {'gain':>6s} {'s':>6s}", flush=True)
+    print(f"{'pair':16s} {'domain':6s} {'image':44s} "
+          + " ".join(f"{name:>{len(name)}s}" for name in COLUMNS), flush=True)
     for pair in pairs:
         base = baselines(pair)
         oracle = oracle_rows(pair) if args.oracle else {}
@@ -173,16 +186,15 @@ def main() -> int:
             bound = max([s.psnr for s in oracle.values()] + [best]) if domain == "MRI" else best
             shown = dict(base[domain], **(oracle if domain == "MRI" else {}))
             for label, s in shown.items():
-                print(f"{pair.name:16s} {domain:6s} {label:44s} {s.psnr:6.2f} {s.ssim:6.3f} "
-                      f"{s.psnr_matched:6.2f} {'':>6s} {s.seconds:6.1f}")
+                print(f"{pair.name:16s} {domain:6s} {label:44s} {_cells(s, None)}")
             for label, s in ours[domain].items():
                 gain = s.psnr - best
                 gains.setdefault(label, {}).setdefault(domain, []).append(gain)
                 if domain == "MRI" and oracle:
                     gains[label].setdefault("MRI vs oracle", []).append(s.psnr - bound)
-                print(f"{pair.name:16s} {domain:6s} {label:44s} {s.psnr:6.2f} {s.ssim:6.3f} "
-                      f"{s.psnr_matched:6.2f} {gain:+6.2f} {s.seconds:6.1f}", flush=True)
-    print("\nsummary: gain over the best single-modality baseline (dB), mean / min over pairs")
+                print(f"{pair.name:16s} {domain:6s} {label:44s} {_cells(s, gain)}", flush=True)
+    print(f"\nsummary: gain over the best single-modality baseline ({PSNR_NAME}), "
+          "mean / min over pairs")
     for label, by_domain in gains.items():
         text = "  ".join(f"{d} {np.mean(v):+.2f} / {np.min(v):+.2f}" for d, v in by_domain.items())
         print(f"  {label:44s} {text}")

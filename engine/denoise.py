@@ -34,6 +34,7 @@ from torch import nn
 from .errors import InvalidImageError, NumericalError, WeightsError
 from .fusion import WeightsIdentity
 from .fusion_params import DESPECKLER_CHOICES
+from .scan import size_text
 from .torch_files import load_torch_file
 
 #: Mean of log(R) for a unit-scale Rayleigh R: (ln 2 - Euler's gamma) / 2.
@@ -74,8 +75,8 @@ class Denoiser(ABC):
         result = np.asarray(self._denoise(array), dtype=np.float64)
         if result.shape != array.shape:
             raise NumericalError(
-                f"The despeckler {self.name} returned shape {result.shape} for an image of shape "
-                f"{array.shape}."
+                f"The despeckler {self.name} returned an array of shape {result.shape} for an "
+                f"image of {size_text(array.shape)}."
             )
         if not np.all(np.isfinite(result)):
             raise NumericalError(

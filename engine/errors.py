@@ -45,5 +45,9 @@ class RegistrationError(EndoFuseError):
     """Automatic registration failed or diverged, or a transform file is unusable."""
 
 
+class ImageReleasedError(EndoFuseError):
+    """A result's images were released to keep memory within its budget (metrics are kept)."""
+
+
 class PairingSafetyError(EndoFuseError):
     """The two scans look like different patients or the wrong modalities; needs a confirmation."""

@@ -57,7 +57,7 @@ def check_declared_shape(shape: Iterable[int], name: str) -> None:
     if any(n > MAX_SIDE for n in shape) or math.prod(shape) > MAX_SAMPLES:
         declared = "x".join(str(n) for n in shape)
         raise ScanReadError(
-            f"{name} declares a {declared} image, larger than the {MAX_SIDE}x{MAX_SIDE} this "
+            f"{name} declares a {declared} image, larger than the {MAX_SIDE} x {MAX_SIDE} px this "
             "program handles; crop it to the region of interest."
         )
 

@@ -27,7 +27,7 @@ from .geometry.checks import SafetyOptions, check_pair
 from .geometry.grid import PairGeometry, choose_scale_factor, resolve_spacing
 from .geometry.roi import Roi, RoiChoice, us_image_roi
 from .geometry.transform import AffineTransform2D, check_invertible
-from .scan import Scan
+from .scan import Scan, size_text
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ class PairingReport:
     box: Roi
     roi: RoiChoice
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: whether the geometry's spacings are millimetres (False: neither file gave a pixel size and
+    #: they are in pixel units, see :func:`_same_field_spacings`)
+    spacing_in_mm: bool = True
+
+    @property
+    def us_spacing_mm(self) -> tuple[float, float] | None:
+        """(row, col) mm of one pixel of the fused (US) grid; None when not known in mm."""
+        return self.geometry.us_spacing if self.spacing_in_mm else None
 
     def provenance(self) -> dict[str, str]:
         return {
@@ -81,14 +89,16 @@ def _same_field_spacings(
     (h, w), (H, W) = mri.shape, (roi.h, roi.w)  # noqa: N806
     if h > H or w > W:
         raise GeometryError(
-            f"The MRI ({h}x{w}) is larger than the ultrasound ({H}x{W}) and neither file says its "
+            f"The MRI ({size_text((h, w))}) is larger than the ultrasound ({size_text((H, W))}) "
+            "and neither file says its "
             "pixel size; check that the two files were not swapped, or give --us-spacing and "
             "--mri-spacing in mm."
         )
     if H % h or W % w or H // h != W // w:
         raise GeometryError(
-            f"Neither file says its pixel size and the ultrasound ({H}x{W}) is not a whole "
-            f"multiple of the MRI ({h}x{w}); give both in mm with --us-spacing and --mri-spacing."
+            f"Neither file says its pixel size and the ultrasound ({size_text((H, W))}) is not a "
+            f"whole multiple of the MRI ({size_text((h, w))}); give both in mm with --us-spacing "
+            "and --mri-spacing."
         )
     k = float(H // h)
     note = (
@@ -110,7 +120,9 @@ def plan_pair(mri: Scan, us: Scan, options: PairingOptions = PairingOptions()) -
     ):
         us_spacing, mri_spacing, note = _same_field_spacings(mri, roi.anchor)
         notes.append(note)
+        in_mm = False
     else:
+        in_mm = True
         us_spacing = resolve_spacing(
             roi.spacing_mm, options.us_spacing, "ultrasound", "--us-spacing"
         )
@@ -125,7 +137,7 @@ def plan_pair(mri: Scan, us: Scan, options: PairingOptions = PairingOptions()) -
     geometry = PairGeometry(
         us_spacing, mri_spacing, mri.shape, roi.roi, d, options.transform, roi.anchor
     )
-    return PairingReport(geometry, geometry.common_box(), roi, tuple(notes))
+    return PairingReport(geometry, geometry.common_box(), roi, tuple(notes), in_mm)
 
 
 def pair_scans(
@@ -143,26 +155,29 @@ def pair_scans(
     box, geometry = report.box, report.geometry
     y_m = geometry.sample_mri(mri.pixels, box)
     y_u = us.pixels[box.rows, box.cols]
+    us_mm = report.us_spacing_mm
+    mri_mm = None if us_mm is None else (geometry.d * us_mm[0], geometry.d * us_mm[1])
     clean = None if clean_us is None else np.asarray(clean_us)[box.rows, box.cols]
     return FusionInput(
         y_m=normalise_by_max(y_m, "MRI"),
         y_u=normalise_by_max(y_u, "ultrasound"),
         d=geometry.d,
-        mri=_on_grid(mri, y_m, tuple(geometry.d * s for s in geometry.us_spacing)),
-        us=_on_grid(us, y_u, geometry.us_spacing),
+        mri=_on_grid(mri, y_m, mri_mm),
+        us=_on_grid(us, y_u, us_mm),
         clean_us=clean,
         pairing=report,
     )
 
 
-def _on_grid(scan: Scan, pixels: np.ndarray, spacing: tuple[float, float]) -> Scan:
-    """The scan with the pixels fused (the scan itself when they are its own pixels); its spacing
-    updated when the file gave one."""
-    if pixels.shape == scan.shape and np.array_equal(pixels, scan.pixels):
-        return scan
-    if scan.info.pixel_spacing_mm is None:
-        return scan.with_pixels(pixels)
-    return replace(scan, pixels=pixels, info=replace(scan.info, pixel_spacing_mm=spacing))
+def _on_grid(scan: Scan, pixels: np.ndarray, spacing: tuple[float, float] | None) -> Scan:
+    """The scan with the pixels fused (the scan itself when nothing changes) and the grid's
+    spacing in mm when the pairing knows it (also when it came from the US regions or the user
+    rather than the file's PixelSpacing), so that every consumer finds it on the scan."""
+    same_pixels = pixels.shape == scan.shape and np.array_equal(pixels, scan.pixels)
+    if spacing is None or tuple(spacing) == scan.info.pixel_spacing_mm:
+        return scan if same_pixels else scan.with_pixels(pixels)
+    info = replace(scan.info, pixel_spacing_mm=(float(spacing[0]), float(spacing[1])))
+    return replace(scan, pixels=scan.pixels if same_pixels else pixels, info=info)
 
 
 def annotate_result(result, fusion_input: FusionInput) -> None:

@@ -64,6 +64,7 @@ from .operators import (
 from .params import param
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .resample import imresize_bicubic
+from .scan import size_text
 
 VARIANTS = ("reference", "corrected")
 #: offset added to the US start value and to the difference spectrum in the reference code
@@ -174,7 +175,8 @@ def make_problem(
     xu0_np = np.asarray(xu0, dtype=np.float64)
     if xu0_np.shape != (y_m_np.shape[0] * d, y_m_np.shape[1] * d):
         raise ParameterError(
-            f"The US image {xu0_np.shape} must be d = {d} times the MRI {y_m_np.shape}."
+            f"The US image ({size_text(xu0_np.shape)}) must be d = {d} times the MRI "
+            f"({size_text(y_m_np.shape)})."
         )
     device = torch.device("cpu") if device is None else torch.device(device)
     shape = xu0_np.shape
@@ -450,15 +452,24 @@ def spectral_norm(image: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(image, ord=2))
 
 
-def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
-    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms."""
+def _fit_link(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
+              ) -> tuple[np.ndarray, float, float]:
+    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms;
+    ``check_cancel`` is called before each of the three dense factorisations (two norms, one
+    pseudo-inverse), the long stretches of the fit."""
+    check = check_cancel or (lambda: None)
     mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
     us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
     if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
         raise ParameterError(
-            f"The US image {tuple(us_t.shape)} must be d = {d} times the MRI {tuple(mri.shape)}."
+            f"The US image ({size_text(tuple(us_t.shape))}) must be d = {d} times the MRI "
+            f"({size_text(tuple(mri.shape))})."
         )
-    n_mri, n_us = spectral_norm(mri), spectral_norm(us_t)
+    check()
+    n_mri = spectral_norm(mri)
+    check()
+    n_us = spectral_norm(us_t)
+    check()
     yint = torch.from_numpy(imresize_bicubic((mri / n_mri).numpy(), d))
     x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
     design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
@@ -466,21 +477,23 @@ def _fit_link(mri_lowres, us, d: int) -> tuple[np.ndarray, float, float]:
     return c, n_mri, n_us
 
 
-def estimate_link(mri_lowres, us, d: int = 6) -> np.ndarray:
+def estimate_link(mri_lowres, us, d: int = 6, check_cancel: CancelCheck | None = None
+                  ) -> np.ndarray:
     """Least-squares link coefficients (signed) with the reference ``estimate_c`` semantics.
 
     Both images are divided by their spectral norm (largest singular value, MATLAB ``norm``),
     the MRI is bicubic-upsampled by d, and the 15 monomials of (yint, |grad yint|) are fitted to
     the US in column-major pixel order with MATLAB's ``pinv`` tolerance. The fusion uses |c|.
     """
-    return _fit_link(mri_lowres, us, d)[0]
+    return _fit_link(mri_lowres, us, d, check_cancel)[0]
 
 
 #: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
 LINK_DEGREES = np.array([p + q for p, q in MONOMIALS])
 
 
-def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
+def link_on_image_scale(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
+                        ) -> np.ndarray:
     """Signed link coefficients on the scale of the images themselves.
 
     :func:`estimate_link` fits ``us / n_u ~ sum_k c_k m_k(x / n_m)`` (n: spectral norms). The
@@ -489,5 +502,5 @@ def link_on_image_scale(mri_lowres, us, d: int) -> np.ndarray:
     applies |c| of the spectral-norm fit to max-normalised images, which puts the link at the
     wrong scale (of order 1e3 to 1e4 for images in [0, 1]) and can make the descent diverge.
     """
-    c, n_m, n_u = _fit_link(mri_lowres, us, d)
+    c, n_m, n_u = _fit_link(mri_lowres, us, d, check_cancel)
     return n_u * c / n_m**LINK_DEGREES

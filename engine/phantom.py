@@ -369,7 +369,7 @@ def make_phantom_pair(
     if size < 16 or size % d or size // d < MIN_SIDE:
         raise ParameterError(
             f"The phantom size {size} must be at least 16, a multiple of d = {d}, and give an "
-            f"MRI of at least {MIN_SIDE}x{MIN_SIDE} pixels."
+            f"MRI of at least {MIN_SIDE} x {MIN_SIDE} px."
         )
     rng = np.random.default_rng(seed)
     tissue = tissue_image(rng, size)

@@ -16,6 +16,12 @@ MAX_SIDE = 8192
 MIN_SIDE = 4
 
 
+def size_text(shape: tuple[int, ...]) -> str:
+    """An image size as the viewer and every message write it: width x height of an array
+    of shape (height, width), e.g. ``"600 x 400 px"``."""
+    return f"{shape[1]} x {shape[0]} px"
+
+
 @dataclass(frozen=True)
 class ScanInfo:
     """Metadata a file may carry. Everything is optional; DICOM fills most of it."""
@@ -87,12 +93,13 @@ def validate_pixels(pixels: np.ndarray, what: str = "image") -> np.ndarray:
         )
     if array.size == 0 or min(array.shape) < MIN_SIDE:
         raise InvalidImageError(
-            f"The {what} is empty or too small ({array.shape[0]}x{array.shape[1]} pixels)."
+            f"The {what} is empty or too small ({size_text(array.shape)})."
         )
     if max(array.shape) > MAX_SIDE:
         raise InvalidImageError(
-            f"The {what} is {array.shape[0]}x{array.shape[1]} pixels, larger than the "
-            f"{MAX_SIDE}x{MAX_SIDE} this program handles; crop it to the region of interest."
+            f"The {what} is {size_text(array.shape)}, larger than the "
+            f"{size_text((MAX_SIDE, MAX_SIDE))} this program handles; crop it to the region of "
+            "interest."
         )
     array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):

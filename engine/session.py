@@ -3,8 +3,11 @@
 A :class:`Session` holds the MRI and US scans last opened and a list of :class:`PairEntry`.
 Opening a scan starts a new pair (the earlier pairs and their results stay as they were), so a
 :class:`~engine.pipeline.FusionRecord` always keeps the exact input and source scans it came from
-and exports with *their* identity, whatever is opened afterwards. Results can be closed one by one
-(the user's choice); nothing else removes them.
+and exports with *their* identity, whatever is opened afterwards. Results can be closed one by
+one or all at once (the user's choice); nothing else removes them. When ``image_budget_bytes``
+is set, the images of the oldest results are released (:meth:`FusionRecord.without_images`) as
+soon as all results' images together exceed it; their metrics and provenance stay, and the
+newest result always keeps its images.
 
 Observers (the window's widgets) subscribe a plain callable that receives a :class:`SessionEvent`
 after every change; the session never calls back into anything else.
@@ -61,6 +64,8 @@ class Session:
         self._next_record = 1
         self._next_pair = 1
         self._listeners: list[Listener] = []
+        #: most bytes the results' images may hold together (None: no limit), see the docstring
+        self.image_budget_bytes: int | None = None
         #: how two scans are paired: ``engine.pairing.pair_scans`` unless the viewer's pairing
         #: panel sets its own (region, spacings, pose, confirmations); it raises EndoFuseError
         self.pair_function = None
@@ -151,8 +156,41 @@ class Session:
         record = dataclasses.replace(record, number=self._next_record)
         self._next_record += 1
         entry.records.append(record)
+        self._release_over_budget()
         self._emit(SessionEvent.RESULTS)
         return record
+
+    def _release_over_budget(self) -> None:
+        """Release the images of the oldest results until the rest fit the budget."""
+        if self.image_budget_bytes is None:
+            return
+        records = self.records
+        held = sum(r.image_bytes for r in records)
+        for record in records[:-1]:  # oldest first; the newest keeps its images
+            if held <= self.image_budget_bytes:
+                break
+            if record.images_released:
+                continue
+            held -= record.image_bytes
+            entry = self.pair_of(record)
+            entry.records[entry.records.index(record)] = record.without_images()
+
+    def set_image_budget(self, budget_bytes: int | None) -> None:
+        """Set the budget (None: no limit) and apply it now."""
+        self.image_budget_bytes = budget_bytes
+        before = [r.images_released for r in self.records]
+        self._release_over_budget()
+        if [r.images_released for r in self.records] != before:
+            self._emit(SessionEvent.RESULTS)
+
+    def clear_results(self) -> None:
+        """Remove every result (the current pair stays, with its scans)."""
+        if not self.records:
+            return
+        for entry in self.pairs:
+            entry.records.clear()
+        self.pairs = self.pairs[-1:]
+        self._emit(SessionEvent.RESULTS)
 
     def close_result(self, record: FusionRecord) -> None:
         """Remove one result (its pair stays, with its other results)."""

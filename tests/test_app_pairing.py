@@ -1,5 +1,5 @@
 """The viewer's Pairing dock (offscreen): real DICOM pair with burned-in text, patient dialog, ROI,
-nudges, overlay opacity and colour map on both panes, automatic registration on a thread."""
+nudges (buttons and Ctrl+drag on the MRI overlay), automatic registration on a thread."""
 
 from __future__ import annotations
 
@@ -59,22 +59,26 @@ def test_real_pair_with_text_patient_confirmation_roi_nudge_and_overlay(window, 
         def ignore(self):
             self.accepted = False
 
+    overlay = window.overlay
+    overlay.set_enabled(True)
+    layers = overlay.layers
     start = controller.transform.translation[0]
     plain = Drag(Qt.KeyboardModifier.NoModifier)
-    controller.overlays[0].item.mouseDragEvent(plain)
+    layers[0].item.mouseDragEvent(plain)
     assert plain.accepted is False and controller.transform.translation[0] == start
-    controller.overlays[0].item.mouseDragEvent(Drag(Qt.KeyboardModifier.ControlModifier))
+    layers[0].item.mouseDragEvent(Drag(Qt.KeyboardModifier.ControlModifier))
     spacing = report.geometry.us_spacing[1]
     assert controller.transform.translation[0] == pytest.approx(start - 2 * spacing)
+    np.testing.assert_array_equal(overlay.mri_on_us_grid().shape, window.fusion_input.y_u.shape)
+
+    overlay.set_opacity(75)
+    overlay.colour_map.setCurrentText("viridis")
+    assert layers[0].item.isVisible() and layers[0].style.alpha == pytest.approx(0.75)
+    assert layers[0].style.colour_map == "viridis"
+    overlay.set_enabled(False)
+    assert not any(layer.item.isVisible() for layer in layers)
 
     panel = controller.panel
-    panel.opacity.setValue(75)
-    panel.colour_map.setCurrentText("viridis")
-    for overlay in controller.overlays:
-        assert overlay.item.isVisible() and overlay.item.opacity() == pytest.approx(0.75)
-        assert overlay.colour_map == "viridis"
-    panel.opacity.setValue(0)
-    assert not any(o.item.isVisible() for o in controller.overlays)
 
     panel.roi.setText("2000,10,50,50")
     panel.changed.emit()

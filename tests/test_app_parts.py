@@ -17,7 +17,7 @@ from app import compositing  # noqa: E402
 from app.compare_view import CompareView  # noqa: E402
 from app.image_pane import ImagePane, PaneImage, nice_length  # noqa: E402
 from app.linked_views import ViewLink  # noqa: E402
-from app.param_panel import ParamPanel, ScientificSpinBox  # noqa: E402
+from app.param_panel import NumberSpinBox, ParamPanel  # noqa: E402
 from app.window_level import WindowLevel, preset_window  # noqa: E402
 from engine.params import param, spec_of  # noqa: E402
 
@@ -113,7 +113,7 @@ def test_param_panel_is_generated_from_the_dataclass(qtbot):
     assert isinstance(editors["mode"], QComboBox)
     assert isinstance(editors["count"], QSpinBox)
     assert (editors["count"].minimum(), editors["count"].maximum()) == (1, 200)
-    assert isinstance(editors["tau"], ScientificSpinBox)
+    assert isinstance(editors["tau"], NumberSpinBox)
     assert editors["tau"].text() == "1e-12"
     assert isinstance(editors["flag"], QCheckBox)
     for f in dataclasses.fields(_Params):

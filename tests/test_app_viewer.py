@@ -20,6 +20,8 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QTimer, QU
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.window_level import plain  # noqa: E402
+from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +151,7 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     assert record.method == "palm" and record.result.params.iterations == 3
     assert [e.step for e in events if e.step > 0] == [1, 2, 3]
     assert not window.runner.busy and window.fuse_button.isEnabled()
+    assert window.progress_bar.text() == "idle"  # done: back to idle
     assert window.results_panel.records == [record]
     assert "iterations = 3" in window.results_panel.list.item(0).toolTip()
     np.testing.assert_array_equal(window.fused_pane.content.pixels, record.result.mri_estimate)
@@ -156,13 +159,16 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
 
     shown = window.metrics_panel.shown_values()
     for key in (
-        "Standard/EN",
-        "Standard/Qabf",
-        "Legacy proxy set (seed-compatible)/QABF_proxy",
-        "Against ground truth/PSNR",
+        "Fusion metrics/Entropy (bits)",
+        "Fusion metrics/Q^AB/F edge transfer (0–1)",
+        "Fusion metrics/SSIM(F,A)+SSIM(F,B) (0–2)",
+        "Legacy proxy set (seed-compatible)/QAB/F proxy (legacy)",
+        "Ground truth/US-appearance vs ground truth: PSNR (dB)",
     ):
         assert key in shown, shown
-    assert float(shown["Standard/EN"]) == pytest.approx(record.metrics.standard["EN"], rel=1e-3)
+    assert float(shown["Fusion metrics/Entropy (bits)"]) == pytest.approx(
+        record.metrics.standard["EN"], rel=1e-3
+    )
     assert window.metrics_panel.bars.opts["height"].size == 1
     assert "#1 palm" in [
         window.compare.a_choice.itemText(i) for i in range(window.compare.a_choice.count())
@@ -185,6 +191,7 @@ def test_cancel_mid_run(qtbot, window):
     assert max(steps) < 40
     assert window.results_panel.records == []
     assert not window.runner.busy and window.progress_label.text() == "Cancelled"
+    assert window.progress_bar.text() == "idle"
 
 
 def test_ui_thread_never_stalls_during_fusion(qtbot, window):
@@ -239,8 +246,8 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 
     window.us_pane.cursor_moved.emit(130.5, 61.2)
     assert window.mri_pane._vline.isVisible() and window.mri_pane._vline.value() == 130.5
-    mri_value = window.mri.pixels[61 // 6, 130 // 6]
-    assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value:.4g}"]
+    mri_value = plain(window.mri.pixels[61 // 6, 130 // 6], window.mri_pane.window.width / 10)
+    assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value}"]
     assert "Ultrasound: (130, 61)" in window.readout.text()
 
     window.active_pane = window.us_pane
@@ -334,7 +341,10 @@ def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_
     printed = json.loads(capsys.readouterr().out)
     assert printed["standard"] == pytest.approx(dict(record.metrics.standard), rel=1e-12)
     shown = window.metrics_panel.shown_values()
-    assert shown["Standard/Qabf"] == f"{printed['standard']['Qabf']:.4g}"
+    assert shown["Fusion metrics/Q^AB/F edge transfer (0–1)"] == format_number(
+        printed["standard"]["Qabf"]
+    )
+    assert not any(key.startswith("Ground truth/") for key in shown)  # DICOM pair: no truth
 
 
 # ----- the command line --------------------------------------------------------------------

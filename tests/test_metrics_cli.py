@@ -45,13 +45,25 @@ def test_clean_reference_and_non_finite_values_in_json(triple, capsys):
     assert out["reference"] == {"PSNR": "inf", "SSIM": pytest.approx(1.0), "RelErr": 0.0}
 
 
-def test_table_lists_standard_first_then_legacy_proxies(triple, capsys):
+def test_table_lists_fusion_metrics_then_legacy_proxies_by_their_catalog_names(triple, capsys):
+    from engine.metrics import SEED_COMPATIBLE, STANDARD
+
     paths, _ = triple
     assert main(_args(paths)) == 0
     text = capsys.readouterr().out
-    assert text.index("Standard fusion metrics") < text.index("legacy proxy")
-    assert "QABF_proxy" in text and "lower is better" in text
-    assert "Ground truth" not in text
+    assert text.index("Fusion metrics") < text.index("Legacy proxy set")
+    assert "SSIM(F,A)+SSIM(F,B) (0–2)" in text and "lower is better" in text
+    for info in STANDARD + SEED_COMPATIBLE:
+        assert info.label in text
+    assert "ground truth" not in text.lower() and "nan" not in text  # no truth: no rows at all
+
+
+def test_table_names_ground_truth_scores_first(triple, capsys):
+    paths, _ = triple
+    assert main(_args(paths, "--clean", paths["fused"])) == 0
+    text = capsys.readouterr().out
+    assert text.index("Ground truth") < text.index("Fusion metrics")
+    assert "vs ground truth: PSNR (dB)" in text and "vs ground truth: SSIM (0–1)" in text
 
 
 def test_range_option_scales_16_bit_files(tmp_path, capsys):
@@ -86,3 +98,37 @@ def test_size_mismatch_is_reported_not_raised(triple, tmp_path, capsys):
     paths = dict(paths, fused=str(tmp_path / "small.npy"))
     assert main(_args(paths)) == 2
     assert "same size" in capsys.readouterr().err
+
+
+def test_readme_and_benchmark_use_the_catalog_names():
+    """One name per metric: the README names every metric as the catalog does, and the quality
+    benchmark's columns are the catalog's ground-truth names."""
+    import re
+    from pathlib import Path
+
+    from engine.metrics import GROUND_TRUTH, SEED_COMPATIBLE, SET_TITLES, STANDARD
+
+    root = Path(__file__).resolve().parents[1]
+    readme = re.sub(r"\s+", " ", (root / "README.md").read_text(encoding="utf-8"))
+    for info in STANDARD + SEED_COMPATIBLE + GROUND_TRUTH:
+        assert f'"{info.label}"' in readme, info.label
+    for title in SET_TITLES.values():
+        assert title in readme, title
+    for old in ("standard set", "Against ground truth", "QABF_proxy", "SSIM_legacy"):
+        assert old not in readme, old
+    bench = (root / "bench" / "quality.py").read_text(encoding="utf-8")
+    assert "GROUND_TRUTH" in bench and "'PSNR'" not in bench
+
+
+def test_batch_report_heads_its_metric_columns_with_the_catalog_names(tmp_path):
+    from engine.batch.report import write_report, write_results_csv
+    from engine.batch.store import PairOutcome
+
+    outcome = PairOutcome("p0", "fused", seconds={"fuse": 1.0},
+                          metrics={"PSNR": 20.0, "SSIM": 1.1, "MI": 2.0, "Qabf": 0.3})
+    text = write_report([outcome], tmp_path).read_text(encoding="utf-8")
+    header = next(line for line in text.splitlines() if line.startswith("| pair"))
+    assert "SSIM(F,A)+SSIM(F,B) (0–2)" in header and "PSNR vs sources (dB)" in header
+    assert "| SSIM |" not in header
+    csv_text = write_results_csv([outcome], tmp_path / "results.csv").read_text()
+    assert csv_text.splitlines()[0].endswith("PSNR,SSIM,MI,Qabf")  # machine columns keep keys

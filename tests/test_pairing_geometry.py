@@ -106,7 +106,7 @@ def test_us_region_crops_text_and_panes_and_gives_the_spacing():
 
 def test_roi_outside_the_image_is_one_sentence():
     mri, us = ramp_scan((16, 15), 0.5, "MR"), us_with_regions()
-    with pytest.raises(GeometryError, match="lies outside the 160x100 ultrasound image"):
+    with pytest.raises(GeometryError, match="lies outside the 160 x 100 px ultrasound image"):
         pair_scans(mri, us, options=PairingOptions(roi=Roi(100, 10, 80, 50)))
     with pytest.raises(GeometryError, match="expects four whole numbers"):
         parse_roi("1,2,3")

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine import pipeline
+from engine.errors import ImageReleasedError
 from engine.fusion import FusionResult
 from engine.phantom import make_phantom_pair
 from engine.session import Session, SessionEvent
@@ -66,3 +68,27 @@ def test_building_the_window_imports_no_torch(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_images_beyond_the_budget_are_released_oldest_first_and_clear_empties():
+    session = Session()
+    pair = make_phantom_pair(seed=0, size=60, d=6)
+    entry = session.open_scans(pair.mri, pair.us)
+    one = pipeline.record_of(_result(entry.fusion_input), entry.fusion_input, with_metrics=True)
+    assert one.image_bytes == 2 * 60 * 60 * 8  # fused + mri_estimate, float64
+    session.image_budget_bytes = 2 * one.image_bytes  # two results' images fit
+    for _ in range(4):
+        session.add_result(one)
+    records = session.records
+    assert [r.images_released for r in records] == [True, True, False, False]
+    assert sum(r.image_bytes for r in records) <= session.image_budget_bytes
+    for record in records:  # metrics, parameters and provenance stay
+        assert record.metrics.standard == one.metrics.standard
+        assert record.provenance()["method"] == "palm" and record.image_note() == one.image_note()
+    with pytest.raises(ImageReleasedError, match="was released to keep the viewer's memory"):
+        records[0].pixels()
+    np.testing.assert_array_equal(records[-1].pixels(), one.pixels())
+    session.set_image_budget(0)  # the newest always keeps its images
+    assert [r.images_released for r in session.records] == [True, True, True, False]
+    session.clear_results()
+    assert session.records == [] and session.pair is entry and session.fusion_input is not None

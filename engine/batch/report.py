@@ -27,6 +27,17 @@ COLUMNS = ("key", "status", "reused", "error", "mri", "us", "method", "d")
 TABLE_METRICS = ("PSNR", "SSIM", "MI", "Qabf")
 
 
+def metric_label(key: str) -> str:
+    """A standard-set key's one display name (:mod:`engine.metrics.catalog`) for the report;
+    ``results.csv`` keeps the keys as its column names."""
+    from ..metrics import metric_info
+
+    try:
+        return metric_info("standard", key).label
+    except KeyError:
+        return key
+
+
 def metric_names(outcomes: list[PairOutcome]) -> list[str]:
     names: dict[str, None] = {}
     for outcome in outcomes:
@@ -74,7 +85,7 @@ def plot_metric_histograms(outcomes: list[PairOutcome], path: Path) -> Path | No
         axes = figure.add_subplot(rows, columns, index + 1)
         values = [o.metrics[name] for o in fused if math.isfinite(o.metrics.get(name, math.nan))]
         axes.hist(values, bins=min(20, max(3, len(values))), color="#4477aa")
-        axes.set_title(f"{name} (n={len(values)})", fontsize=9)
+        axes.set_title(f"{metric_label(name)} (n={len(values)})", fontsize=9)
         axes.tick_params(labelsize=7)
     figure.savefig(path, dpi=80)
     return path
@@ -98,7 +109,8 @@ def write_report(outcomes: list[PairOutcome], root: Path, engine: str = "") -> P
     lines += [
         "## Pairs",
         "",
-        "| pair | status | fused | fuse s | " + " | ".join(shown) + " |",
+        "| pair | status | fused | fuse time (s) | "
+        + " | ".join(metric_label(m) for m in shown) + " |",
         "|---|---|---|---|" + "---|" * len(shown),
     ]
     for o in outcomes:

@@ -13,7 +13,7 @@ from pathlib import Path
 from .progress_bar import TextProgressBar
 
 NAME = "demo"
-HELP = "Fuse the built-in demo phantom and print PSNR/SSIM against its ground truth."
+HELP = "Fuse the built-in demo phantom and print its scores vs the ground truth (PSNR, SSIM)."
 
 
 def add_arguments(parser) -> None:
@@ -30,8 +30,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .. import pipeline
+    from ..formatting import format_number
     from ..io import save_image
-    from ..metrics import reference_scores
+    from ..metrics import GROUND_TRUTH, STANDARD, reference_scores
     from ..phantom import make_phantom_pair
 
     out = Path(args.out)
@@ -53,10 +54,12 @@ def run(args) -> int:
     print(f"{args.method}: {record.result.elapsed_s:.1f} s; files in {out}")
     observed = reference_scores(fusion_input.y_u, fusion_input.clean_us)
     measured = record.metrics
-    for label, scores in (("US (observed)", observed), ("fused", measured.reference)):
-        print(f"  {label:14s} PSNR {scores['PSNR']:.2f} dB  SSIM {scores['SSIM']:.4f}")
-    standard = measured.standard
-    print(f"  {record.image_note()}: EN {standard['EN']:.3f}  MI {standard['MI']:.3f}  "
-          f"Qabf {standard['Qabf']:.3f}")
+    psnr, ssim = GROUND_TRUTH[0], GROUND_TRUTH[1]
+    for label, scores in (("US (observed)", observed), ("US-appearance", measured.reference)):
+        print(f"  {label:14s} {psnr.label} {format_number(scores['PSNR'])}   "
+              f"{ssim.label} {format_number(scores['SSIM'])}")
+    shown = ", ".join(f"{info.label} {format_number(measured.standard[info.key])}"
+                      for info in STANDARD if info.key in ("EN", "MI", "Qabf"))
+    print(f"  {record.image_note()}: {shown}")
     print(f"  Scaling: {measured.scaling}")
     return 0

@@ -8,7 +8,8 @@ MRI-contrast estimate, ``--image us`` the US-appearance image; the provenance sa
 Method parameters are not declared here: every field of the chosen method's parameter dataclass
 (:mod:`engine.params` declarations) is accepted as ``--NAME VALUE`` (``--palm-iterations 3``,
 ``--steps 50 --seed 1``) or ``--param NAME=VALUE``, parsed by the field's type and validated
-against its declared range once, by :func:`engine.params.params_with_overrides`.
+against its declared range once, by :func:`engine.params.params_with_overrides`; ``--preset
+more-mri`` (:mod:`engine.presets`) sets the starting values those apply to.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def add_arguments(parser) -> None:
     add_pairing_arguments(parser)
     parser.add_argument("--register", default="none", metavar="auto|none|FILE",
                         help="align the MRI first: automatic, none, or a transform .json file")
+    parser.add_argument(
+        "--preset", default=None, metavar="NAME",
+        help="start from a named preset of the method's parameters (balanced, more-mri, "
+        "more-us; engine/presets.py), then apply --param / --NAME values",
+    )
     parser.add_argument(
         "--param", action="append", default=[], metavar="K=V",
         help="method parameter, repeatable; or --NAME VALUE for any parameter of the method "
@@ -88,12 +94,17 @@ def parse_flags(extra: list[str]) -> dict[str, str]:
     return flags
 
 
-def method_params(method: str, overrides: dict[str, str], flags: dict[str, str] | None = None):
-    """The method's default parameters with ``--param`` overrides and ``--NAME`` flags applied."""
+def method_params(method: str, overrides: dict[str, str], flags: dict[str, str] | None = None,
+                  preset: str | None = None):
+    """The method's default parameters, with the named ``preset`` (:mod:`engine.presets`), then
+    the ``--param`` overrides and ``--NAME`` flags applied."""
     from ..methods import get_method
     from ..params import params_with_overrides
+    from ..presets import find_preset
 
     params = get_method(method).params_type()
+    if preset is not None:
+        params = find_preset(type(params), preset).apply(params)
     names = [f.name for f in dataclasses.fields(params)]
     for name in flags or {}:
         if name not in names:
@@ -113,7 +124,8 @@ def run(args) -> int:
     pipeline.check_output_path(args.out, overwrite=args.overwrite, inputs=(args.mri, args.us))
     options = export_options(args)
     params = method_params(
-        args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", []))
+        args.method, parse_overrides(args.param), parse_flags(getattr(args, "extra", [])),
+        preset=args.preset,
     )
     pair = load_pair(args)
     if Path(args.out).suffix.lower() in DICOM_SUFFIXES:

@@ -10,8 +10,9 @@ Two ways to name the images:
   names (``auto``: 0..1 floats are multiplied by 255, 0..255 values kept, anything else an error;
   ``minmax``; or ``LO:HI``, e.g. ``0:65535`` for 16-bit files).
 
-Both go through :func:`engine.pipeline.measure_images`. The table lists the standard set, the
-seed-compatible (legacy proxy) set and the ground-truth scores, then the scaling used; ``--json``
+Both go through :func:`engine.pipeline.measure_images`. The table lists, by the catalog's names
+(:mod:`engine.metrics.catalog`), the ground-truth scores (only with a truth), the fusion metrics
+(no-reference set) and the legacy proxy set, then the scaling used; ``--json``
 prints one object ``{"inputs": {...}, "standard": {...}, "seed_compatible": {...},
 "reference": {...}, "scaling": "..."}`` where a non-finite value is the string "inf", "-inf" or
 "nan" (strict JSON has no such numbers).
@@ -20,7 +21,6 @@ prints one object ``{"inputs": {...}, "standard": {...}, "seed_compatible": {...
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from ..errors import InvalidImageError, ParameterError
@@ -103,41 +103,41 @@ def compute(args):
 
 
 def format_table(inputs: dict, measurement) -> str:
-    """Aligned text: one block per set (key, label, value, reading direction), then the scaling."""
-    from ..metrics import REFERENCE, SEED_COMPATIBLE, SET_TITLES, STANDARD
+    """Aligned text: one block per set (display name, value, reading direction, key), headed by
+    the catalog's set title, then the image and the scaling."""
+    from ..formatting import format_number
+    from ..metrics import GROUND_TRUTH, SET_TITLES
 
     names = {key: Path(path).name for key, path in inputs.items() if key != "range"}
     if "record" in names:
         sources = f"record {names['record']}"
     else:
         sources = f"A = {names['a']}, B = {names['b']}, F = {names['fused']}"
-    titles = {
-        "standard": f"{SET_TITLES['standard']} ({sources})",
-        "seed_compatible": SET_TITLES["seed_compatible"],
-        "reference": f"{SET_TITLES['reference']} ({names.get('clean', 'pair truth')})",
+    notes = {
+        "reference": names.get("clean", "pair truth"),
+        "standard": f"no reference; {sources}",
+        "seed_compatible": "",
     }
-    infos = {"standard": STANDARD, "seed_compatible": SEED_COMPATIBLE, "reference": REFERENCE}
+    generic = {info.key: info for info in GROUND_TRUTH}
+    blocks = []
+    for key, rows in measurement.rows():
+        if key == "reference" and "record" not in names:  # F of any file, not a record's image
+            rows = [(generic.get(info.key, info), value) for info, value in rows]
+        blocks.append((key, rows))
+    width = max((len(info.label) for _, rows in blocks for info, _ in rows), default=0)
     lines = []
-    for key, values in measurement.sets().items():
-        lines.append(titles[key])
-        for info in infos[key]:
+    for key, rows in blocks:
+        lines.append(SET_TITLES[key] + (f" ({notes[key]})" if notes[key] else ""))
+        for info, value in rows:
             better = "higher is better" if info.higher_is_better else "lower is better"
             lines.append(
-                f"  {info.key:<12} {info.label:<24} {_format_value(values[info.key]):>14}  {better}"
+                f"  {info.label:<{width}} {format_number(value, 6):>12}  {better}  [{info.key}]"
             )
         lines.append("")
     if measurement.image:
         lines.append(f"Image: {measurement.image}")
     lines.append(f"Scaling: {measurement.scaling}")
     return "\n".join(lines) + "\n"
-
-
-def _format_value(value: float) -> str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.6g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
 def run(args) -> int:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import ScanReadError
 from ..file_safety import require_regular_file
-from ..scan import MAX_SIDE, Scan, ScanInfo, validate_pixels
+from ..scan import MAX_SIDE, Scan, ScanInfo, size_text, validate_pixels
 
 #: attributes that hold pixel values and are dropped from the header kept in ``Scan.dataset``
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -257,8 +257,9 @@ def _check_image_header(ds, name: str) -> int:
         raise ScanReadError(f"{name} is a damaged DICOM file: its image size is missing.")
     if rows > MAX_SIDE or cols > MAX_SIDE:
         raise ScanReadError(
-            f"{name} holds a {rows}x{cols} image, larger than the {MAX_SIDE}x{MAX_SIDE} this "
-            "program handles; crop it to the region of interest."
+            f"{name} holds a {size_text((rows, cols))} image, larger than the "
+            f"{size_text((MAX_SIDE, MAX_SIDE))} this program handles; crop it to the region of "
+            "interest."
         )
     frames = _int(ds, "NumberOfFrames", 1)
     if frames is None or frames < 1:

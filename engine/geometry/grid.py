@@ -155,6 +155,6 @@ class PairGeometry:
     def describe(self) -> str:
         (sy, sx), (my, mx) = self.us_spacing, self.mri_spacing
         return (
-            f"US spacing {sy:.4g}x{sx:.4g} mm, MRI spacing {my:.4g}x{mx:.4g} mm resampled to "
-            f"{self.d * sy:.4g}x{self.d * sx:.4g} mm (d = {self.d})"
+            f"US spacing {sx:.4g} x {sy:.4g} mm, MRI spacing {mx:.4g} x {my:.4g} mm resampled "
+            f"to {self.d * sx:.4g} x {self.d * sy:.4g} mm (d = {self.d}; width x height)"
         )

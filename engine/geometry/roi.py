@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import GeometryError
-from ..scan import MIN_SIDE, Scan
+from ..scan import MIN_SIDE, Scan, size_text
 
 US_SPATIAL_2D, US_DATA_TISSUE, US_UNITS_CM = 1, 1, 3
 
@@ -46,12 +46,13 @@ class Roi:
         rows, cols = shape
         if self.x < 0 or self.y < 0 or self.x + self.w > cols or self.y + self.h > rows:
             raise GeometryError(
-                f"{what} {self.text()} (x,y,w,h) lies outside the {cols}x{rows} ultrasound image; "
+                f"{what} {self.text()} (x,y,w,h) lies outside the {size_text(shape)} ultrasound "
+                "image; "
                 f"draw it inside the image (x + w <= {cols}, y + h <= {rows})."
             )
         if min(self.w, self.h) < MIN_SIDE:
             raise GeometryError(
-                f"{what} {self.text()} is smaller than {MIN_SIDE}x{MIN_SIDE} pixels; "
+                f"{what} {self.text()} is smaller than {size_text((MIN_SIDE, MIN_SIDE))}; "
                 "draw a larger box."
             )
         return self

@@ -88,9 +88,11 @@ class PalmMethod(FusionMethod):
         from ..palm import estimate_link, link_on_image_scale, palm_fuse
 
         if params.link_fit == "reference":
-            c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d))
+            c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d,
+                                     reporter.check_cancel))
         else:
-            c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d)
+            c = link_on_image_scale(fusion_input.y_m, fusion_input.y_u, fusion_input.d,
+                                    reporter.check_cancel)
         reporter.check_cancel()
         result = palm_fuse(fusion_input.y_m, xu0, c, legacy_palm_params(params, fusion_input.d),
                            reporter=reporter, device=device)

@@ -8,8 +8,10 @@
     reference_scores(f, clean)   # PSNR SSIM RelErr
     fusion_metrics(a, b, f)      # both sets at once, shared terms computed once (viewer)
 
-The viewer shows the standard set first; the seed-compatible set is labelled as the legacy proxy
-set (:data:`SET_TITLES`), since its "QAB/F" is a correlation of wrapped Sobel responses.
+The viewer shows the ground-truth scores first (when there is a truth), then the standard set
+under "Fusion metrics"; the seed-compatible set is labelled as the legacy proxy set
+(:data:`SET_TITLES`), since its "QAB/F" is a correlation of wrapped Sobel responses. Every
+metric's one display name is its catalog ``label``.
 
 Modules: :mod:`.scale` (how inputs reach the 0..255 scale), :mod:`.statistics` (EN, SD, SF, AG,
 correlations, MSE, PSNR), :mod:`.information` (MI), :mod:`.vif` (VIFp), :mod:`.structure` (SSIM),
@@ -18,6 +20,7 @@ correlations, MSE, PSNR), :mod:`.information` (MI), :mod:`.vif` (VIFp), :mod:`.s
 """
 
 from .catalog import (
+    GROUND_TRUTH,
     REFERENCE,
     SEED_COMPATIBLE,
     SET_TITLES,
@@ -41,6 +44,7 @@ from .sets import (
 __all__ = [
     "FusionMetrics",
     "fusion_metrics",
+    "GROUND_TRUTH",
     "REFERENCE",
     "SEED_COMPATIBLE",
     "SEED_KEYS",

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import GeometryError, InvalidImageError
+from ..scan import size_text
 
 #: ``None`` (the dtype rules), ``"minmax"``, or an explicit ``(low, high)`` of the input's units.
 DataRange = Literal["minmax"] | tuple[float, float] | None
@@ -105,7 +106,7 @@ def check_same_shape(images: dict[str, np.ndarray]) -> None:
     """Raise :class:`GeometryError` unless every image has the same (H, W)."""
     shapes = {name: np.shape(image) for name, image in images.items()}
     if len(set(shapes.values())) > 1:
-        listed = ", ".join(f"{name} {s[0]}x{s[1]}" for name, s in shapes.items() if len(s) == 2)
+        listed = ", ".join(f"{name} {size_text(s)}" for name, s in shapes.items() if len(s) == 2)
         raise GeometryError(
             f"The images to compare must have the same size ({listed or shapes}); "
             "resample the sources onto the fused image's grid first."
@@ -124,8 +125,8 @@ def _check_array(array: np.ndarray, what: str) -> None:
         )
     if min(array.shape) < MIN_METRIC_SIDE:
         raise InvalidImageError(
-            f"The {what} is {array.shape[0]}x{array.shape[1]} pixels; the metrics need at least "
-            f"{MIN_METRIC_SIDE}x{MIN_METRIC_SIDE}."
+            f"The {what} is {size_text(array.shape)}; the metrics need at least "
+            f"{size_text((MIN_METRIC_SIDE, MIN_METRIC_SIDE))}."
         )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))

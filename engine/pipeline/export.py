@@ -11,6 +11,10 @@ suffix      written
 ``.npy``    float64, plus ``name.npy.json`` with the provenance (sources as nested JSON)
 ==========  ===========================================================================
 
+``measurements`` (one line each, as :mod:`engine.measurements` describes them; the viewer's
+distances and regions on this result's grid) are part of the provenance of every format: the
+``measurements`` text entry (PNG, TIFF, NPY side file) or notes of the DICOM image.
+
 The record's image is written (``which``: ``mri`` the MRI-contrast estimate, ``us`` the
 US-appearance image; default the record's choice), and the provenance says which. ``anonymise``
 applies to every format: the DICOM exporter's de-identification, and for the other formats the
@@ -37,14 +41,18 @@ def record_inputs(record: FusionRecord) -> list[Path | None]:
     return [scan.path for scan in (record.mri, record.us) if scan is not None]
 
 
-def _write_dicom(record: FusionRecord, path: Path, which, options) -> None:
+def _write_dicom(record: FusionRecord, path: Path, which, options, measurements) -> None:
     from ..dicom import export_derived_dicom
 
     fi = record.fusion_input
     result = dataclasses.replace(
         record.result,
         fused=record.pixels(which),
-        notes=(*record.result.notes, f"Image: {record.image_note(which)}."),
+        notes=(
+            *record.result.notes,
+            f"Image: {record.image_note(which)}.",
+            *(f"Measurement {line}." for line in measurements),
+        ),
     )
     mri = record.mri if record.mri is not None else Scan(fi.y_m)
     us = record.us if record.us is not None else Scan(fi.y_u)
@@ -59,6 +67,7 @@ def export(
     overwrite: bool = False,
     anonymise: bool = False,
     dicom_options=None,
+    measurements: tuple[str, ...] = (),
 ) -> Path:
     """Write ``record``'s image to ``path`` (format by suffix); return the path written.
 
@@ -72,8 +81,12 @@ def export(
     anonymise = options.anonymise
     path = check_output_path(path, overwrite=overwrite, inputs=record_inputs(record))
     if path.suffix.lower() in DICOM_SUFFIXES:
-        return atomic_write(path, lambda tmp: _write_dicom(record, tmp, which, options))
+        return atomic_write(
+            path, lambda tmp: _write_dicom(record, tmp, which, options, measurements)
+        )
     provenance = record.provenance(which, anonymise)
+    if measurements:
+        provenance["measurements"] = "\n".join(measurements)
     pixels = record.pixels(which)
     if path.suffix.lower() == ".npy":
         sources = provenance["sources"] if anonymise else record.sources()

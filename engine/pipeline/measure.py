@@ -16,7 +16,9 @@
   Both are unchanged by the max-normalisation (the data range comes from the truth).
 
 The scaling and the image measured are stated in every :class:`Measurement` (``scaling``,
-``image``), which the viewer shows and the command line prints.
+``image``), which the viewer shows and the command line prints. Sets and metrics are named by
+:mod:`engine.metrics.catalog` only (:data:`~engine.metrics.catalog.SET_TITLES`, each metric's
+``label``): the ground-truth set first and only when there is a truth, then "Fusion metrics".
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from ..errors import EndoFuseError
 
 if TYPE_CHECKING:
-    from ..metrics import DataRange
+    from ..metrics import DataRange, MetricInfo
     from .record import FusionRecord, ImageChoice
 
 #: How a record's images reach the metrics' 0..255 scale (see the module docstring).
@@ -43,18 +45,11 @@ RECORD_SCALING_TEXT = (
     "the MRI truth) in the pairing's units, unscaled."
 )
 
-#: set key -> the title the viewer gives the group, in display order
-GROUP_TITLES = {
-    "standard": "Standard",
-    "seed_compatible": "Legacy proxy set (seed-compatible)",
-    "reference": "Against ground truth",
-}
-_PREFIXES = {"standard": "", "seed_compatible": "seed ", "reference": "ref "}
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Metric name -> value in three sets; ``reference`` only when there is a ground truth."""
+    """Metric key -> value in three sets; ``reference`` only when there is a ground truth."""
 
     standard: Mapping[str, float] = field(default_factory=dict)
     seed_compatible: Mapping[str, float] = field(default_factory=dict)
@@ -64,21 +59,30 @@ class Measurement:
     error: str | None = None
 
     def sets(self) -> dict[str, Mapping[str, float]]:
-        """Set key -> values, non-empty sets only, in display order."""
-        named = {key: getattr(self, key) for key in GROUP_TITLES}
+        """Set key -> values, non-empty sets only, in display order (the catalog's)."""
+        from ..metrics.catalog import SETS
+
+        named = {key: getattr(self, key) for key in SETS}
         return {key: values for key, values in named.items() if values}
 
-    def groups(self) -> list[tuple[str, Mapping[str, float]]]:
-        """(title, values) of the non-empty sets."""
-        return [(GROUP_TITLES[key], values) for key, values in self.sets().items()]
+    def rows(self) -> list[tuple[str, list[tuple[MetricInfo, float]]]]:
+        """(set key, [(metric description, value)]) of the non-empty sets, in the catalog's
+        order; the display names are ``info.label`` and the headings ``SET_TITLES[key]``."""
+        from ..metrics.catalog import SETS
 
-    def all_values(self) -> dict[str, float]:
-        """Flat ``prefix + name -> value`` ("EN", "seed MI", "ref PSNR")."""
-        return {
-            _PREFIXES[key] + name: float(value)
+        return [
+            (key, [(info, float(values[info.key])) for info in SETS[key] if info.key in values])
             for key, values in self.sets().items()
-            for name, value in values.items()
-        }
+        ]
+
+    def named_values(self) -> dict[str, float]:
+        """Display name -> value over all sets (a metric both sets define alike, such as the
+        entropy, once)."""
+        out: dict[str, float] = {}
+        for _, rows in self.rows():
+            for info, value in rows:
+                out.setdefault(info.label, value)
+        return out
 
     def as_json(self) -> dict:
         """JSON-ready object; a non-finite value becomes the string "inf", "-inf" or "nan"."""

@@ -42,7 +42,9 @@ class FusionRecord:
     """One finished fusion: number in its session, result, the input it came from, metrics.
 
     ``image`` is the image shown and exported by default; ``measurement`` is filled by
-    :func:`engine.pipeline.measure` (None until measured).
+    :func:`engine.pipeline.measure` (None until measured). ``images_released`` is True once
+    :meth:`without_images` has let go of the pixel arrays (the session does so for older results
+    beyond its memory budget): metrics, parameters and provenance stay, :meth:`pixels` refuses.
     """
 
     number: int
@@ -50,6 +52,7 @@ class FusionRecord:
     fusion_input: FusionInput
     image: ImageChoice = "mri"
     measurement: Measurement | None = None
+    images_released: bool = False
 
     # ----- identity ------------------------------------------------------------------------
     @property
@@ -88,10 +91,39 @@ class FusionRecord:
         return which
 
     def pixels(self, which: ImageChoice | None = None) -> np.ndarray:
-        """The chosen image on the US grid (float64)."""
+        """The chosen image on the US grid (float64); ImageReleasedError once released."""
+        if self.images_released:
+            from ..errors import ImageReleasedError
+
+            raise ImageReleasedError(
+                f"The image of result {self.name} was released to keep the viewer's memory "
+                "within its budget; its metrics and provenance are kept: fuse again with the same "
+                "parameters and seed to see it."
+            )
         resolved = self.resolved_image(which)
         image = self.result.mri_estimate if resolved == "mri" else self.result.fused
         return np.asarray(image, dtype=np.float64)
+
+    @property
+    def image_bytes(self) -> int:
+        """Memory held by the result's images: ``fused``, ``mri_estimate`` and the previews."""
+        r = self.result
+        arrays = [r.fused, r.mri_estimate, *r.previews]
+        return sum(int(np.asarray(a).nbytes) for a in arrays if a is not None)
+
+    def without_images(self) -> FusionRecord:
+        """This record with its images let go (:attr:`images_released`); everything else, the
+        choice between ``mri_estimate`` and ``fused`` included, is unchanged. The arrays are
+        replaced by empty (0 x 0) placeholders so that the result stays well-typed."""
+        r = self.result
+        empty = np.empty((0, 0))
+        result = dataclasses.replace(
+            r,
+            fused=empty,
+            mri_estimate=None if r.mri_estimate is None else empty,
+            previews=[],
+        )
+        return dataclasses.replace(self, result=result, images_released=True)
 
     def image_note(self, which: ImageChoice | None = None) -> str:
         """What the chosen image is, including the fallback when the method had no estimate."""

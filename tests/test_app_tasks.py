@@ -1,0 +1,72 @@
+"""A radiologist's task list, end to end in the offscreen viewer: open a DICOM pair, fuse, look at
+the overlay at 40 %, compare two methods, export. (Measuring a 10 mm structure joins this list
+when the viewer has measurements.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+import test_app_viewer  # noqa: E402 - its fixtures are reused below
+
+from app import compositing  # noqa: E402
+from app.overlay import colour_table  # noqa: E402
+
+_settings_in_tmp, window = test_app_viewer._settings_in_tmp, test_app_viewer.window
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _fuse(qtbot, window, method, **params):
+    window.method_choice.setCurrentText(method)
+    window.fusion_dock.ensure_form()
+    for name, value in params.items():
+        window.param_panel.editors[name].setValue(value)
+    with qtbot.waitSignal(window.fusion_finished, timeout=test_app_viewer.FUSION_TIMEOUT_MS) as b:
+        assert window.fuse(method), window.last_error
+    return b.args[0]
+
+
+def test_open_fuse_overlay_compare_two_methods_export(window, qtbot, tmp_path, dicom_pair_writer):
+    # open the pair (as File > Open would)
+    mri, us = dicom_pair_writer(tmp_path / "in", "TASKS", size=120, seed=3)
+    assert window.open_mri(mri) and window.open_us(us), window.last_error
+    assert window.fusion_input is not None and window.fusion_input.d == 6
+    assert window.mri_pane.orientation.markers is not None  # the MR file knows its orientation
+
+    # fuse with two methods
+    palm = _fuse(qtbot, window, "palm", iterations=2)
+    ddfm = _fuse(qtbot, window, "ddfm-em", steps=2)
+    assert [r.name for r in window.results_panel.records] == [palm.name, ddfm.name]
+
+    # the MRI over the US and the fused image at 40 %
+    window.overlay.set_opacity(40)
+    window.overlay.set_enabled(True)
+    us_layer, fused_layer = window.overlay.layers
+    assert us_layer.item.isVisible() and fused_layer.item.isVisible()
+    assert us_layer.style.alpha == pytest.approx(0.4)
+
+    # compare the two methods side by side, then as an overlay of one on the other
+    window.tabs.setCurrentWidget(window.compare)
+    window.compare.set_pair(palm.name, ddfm.name)
+    window.compare.set_mode("swipe-vertical")
+    a, b = window.compare.images()
+    half = a.shape[1] // 2
+    np.testing.assert_array_equal(window.compare.composite()[:, : half - 1], a[:, : half - 1])
+    np.testing.assert_array_equal(window.compare.composite()[:, half + 1 :], b[:, half + 1 :])
+    window.compare.set_mode("overlay")
+    np.testing.assert_allclose(
+        window.compare.composite(), compositing.overlay(b, a, 0.4, colour_table("inferno"))
+    )
+
+    # export the selected result as DICOM, with how it was made
+    window.results_panel.list.setCurrentRow(0)
+    out = window.export_fused(tmp_path / "fused.dcm")
+    assert out is not None and out.exists(), window.last_error
+    import pydicom
+
+    ds = pydicom.dcmread(out)
+    assert (ds.Rows, ds.Columns) == palm.result.fused.shape
+    assert '"method": "palm"' in ds.ImageComments  # the selected result, not the newest
