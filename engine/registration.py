@@ -76,7 +76,9 @@ class RegistrationSettings:
     #: the step shrinks by this factor each time the gradient turns back
     relaxation: float = 0.8
     seed: int = 1
-    threads: int = 2
+    #: SimpleITK threads during the run (process-wide while it lasts, restored after): with more
+    #: than one, ITK's metric sums in a varying order and two runs of one pair can differ
+    threads: int = 1
     #: Gaussian scale of the US gradient (edges), in US pixels: it also tames the speckle
     us_edge_px: float = 4.0
     #: Gaussian smoothing of the US for the link stage, in US pixels
@@ -173,8 +175,25 @@ def register(
     """Register ``mri`` onto ``us`` starting from ``options.transform`` (see module docstring)."""
     import SimpleITK as sitk
 
+    s = settings or RegistrationSettings()
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(s.threads)
+    try:
+        return _register(mri, us, options or PairingOptions(), s, reporter)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def _register(
+    mri: Scan,
+    us: Scan,
+    options: PairingOptions,
+    s: RegistrationSettings,
+    reporter: ProgressReporter | None,
+) -> RegistrationResult:
+    import SimpleITK as sitk
+
     t0 = time.perf_counter()
-    options, s = options or PairingOptions(), settings or RegistrationSettings()
     reporter = reporter or ProgressReporter()
     reporter.check_cancel()
     report = plan_pair(mri, us, options)

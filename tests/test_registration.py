@@ -202,3 +202,14 @@ def test_an_affine_or_refine_stage_that_makes_its_metric_worse_is_dropped(monkey
     result = register(pair.mri, pair.us)
     assert result.stages == "rigid" and result.transform.source.endswith("rigid)")
     assert abs(result.transform.translation[0]) < 1.0
+
+
+def test_two_runs_on_one_pair_give_the_same_transform():
+    import SimpleITK as sitk
+
+    bench = bench_module()
+    case = bench.phantom_case(np.random.default_rng(7), 7, 240, 6, (10.0, 0.1, 0.1))
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    first, second = (register(case.mri, case.us).transform for _ in range(2))
+    assert first == second
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads  # restored
