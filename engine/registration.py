@@ -98,6 +98,7 @@ class RegistrationSettings:
         """The optimiser schedule of ``stage`` ("rigid", "affine" or "refine")."""
         refine = stage == "refine"
         return Schedule(
+            stage=stage,
             iterations=iterations,
             shrink=(1,) if refine else self.shrink,
             sigmas=(0.0,) if refine else self.sigmas,
@@ -214,7 +215,7 @@ def _register(
     rigid.SetCenter(geometry.roi_center)
     # start o rigid; only the last transform of a composite is optimised
     composite = sitk.CompositeTransform([to_sitk(start), rigid])
-    runner.run(edges, s.schedule(s.rigid_iterations, "rigid"), composite, "rigid")
+    runner.run(edges, s.schedule(s.rigid_iterations, "rigid"), composite)
     rigid = sitk.Euler2DTransform(composite.GetNthTransform(1))  # the composite holds a copy
     pose, stages = compose(start, from_sitk(rigid, "rigid")), "rigid"
     after = metric_value(edges, pose, s.bins)
@@ -245,5 +246,5 @@ def _register(
 def _affine(runner, pair, initial, schedule, start, settings) -> AffineTransform2D:
     """The affine transform that optimises ``pair`` from ``initial``, its scale bounded."""
     affine = to_sitk(initial)
-    runner.run(pair, schedule, affine, "refine" if pair.metric == "cc" else "affine")
+    runner.run(pair, schedule, affine)
     return bound_scale(from_sitk(affine, "affine"), start, settings.scale_bounds)

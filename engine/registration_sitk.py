@@ -41,6 +41,7 @@ class FeaturePair:
 class Schedule:
     """How one stage optimises: iterations per level, pyramid, sampling and steps (US pixels)."""
 
+    stage: str  # the name shown with the progress
     iterations: int
     shrink: tuple[int, ...]
     sigmas: tuple[float, ...]
@@ -97,12 +98,14 @@ def from_sitk(transform, source: str) -> AffineTransform2D:
 
 
 def _set_metric(method, pair: FeaturePair, bins: int) -> None:
+    import SimpleITK as sitk
+
     if pair.metric == "cc":
         method.SetMetricAsCorrelation()
     else:
         method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
     method.SetMetricFixedMask(pair.mask)
-    method.SetInterpolator(__import__("SimpleITK").sitkLinear)
+    method.SetInterpolator(sitk.sitkLinear)
 
 
 def metric_value(pair: FeaturePair, transform: AffineTransform2D, bins: int) -> float:
@@ -130,7 +133,7 @@ class StageRunner:
         fine = [i for i, f in enumerate(schedule.shrink) if self.moving_side / f >= MIN_LEVEL_SIDE]
         return fine or [len(schedule.shrink) - 1]
 
-    def run(self, pair: FeaturePair, schedule: Schedule, initial, stage: str):
+    def run(self, pair: FeaturePair, schedule: Schedule, initial):
         """Optimise the SimpleITK transform ``initial`` in place over ``pair``."""
         import SimpleITK as sitk
 
@@ -163,7 +166,9 @@ class StageRunner:
         def on_iteration():
             self.done += 1
             try:
-                self.reporter.step(min(self.done, self.total), self.total, f"registration: {stage}")
+                self.reporter.step(
+                    min(self.done, self.total), self.total, f"registration: {schedule.stage}"
+                )
             except FusionCancelled:
                 self.cancelled = True
                 method.StopRegistration()
