@@ -73,7 +73,7 @@ def _drop(widget, paths):
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    enter = QDragEnterEvent(centre, *args)
+    enter = QDragEnterEvent(centre.toPoint(), *args)  # Qt's signature: QPoint here, QPointF below
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
     drop = QDropEvent(centre, *args)
