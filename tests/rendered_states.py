@@ -54,11 +54,13 @@ def demo_loaded(w) -> None:
 
 
 def fused(w) -> None:
+    w.measure_tool.clear()
     w.overlay.set_enabled(False)
     w.tabs.setCurrentWidget(w.splitter)
 
 
 def overlay_40(w) -> None:
+    w.measure_tool.clear()
     w.overlay.set_source("mri")
     w.overlay.set_opacity(40)
     w.overlay.set_enabled(True)
@@ -66,11 +68,37 @@ def overlay_40(w) -> None:
 
 
 def compare_checkerboard(w) -> None:
+    w.measure_tool.clear()
     w.overlay.set_enabled(False)
     w.tabs.setCurrentWidget(w.compare)
     w.compare.set_pair(w.results_panel.records[0].name, "US (source)")
     w.compare.set_mode("checkerboard")
     w.compare.set_square(60)
+
+
+#: the measurement state's shapes on the US grid: a horizontal 10 mm distance across the dark
+#: star (its start; the end follows from the pair's calibration) and an ellipse on the round
+#: inclusion (its box's corners)
+DISTANCE_START = (270.0, 395.0)
+ELLIPSE_BOX = ((434.0, 335.0), (534.0, 435.0))
+
+
+def measurement(w) -> None:
+    """The fused panes with a 10 mm distance and an ellipse region, drawn as a left-drag would
+    (through the tool's drag hook on the US pane's view box)."""
+    from PySide6.QtCore import QPointF
+
+    fused(w)
+    tool = w.measure_tool
+    mm_per_px = tool.calibration().col_mm
+    x0, y0 = DISTANCE_START
+    shapes = (("distance", DISTANCE_START, (x0 + 10.0 / mm_per_px, y0)),
+              ("ellipse", *ELLIPSE_BOX))
+    for kind, start, end in shapes:
+        tool.arm(kind)
+        draw = w.us_pane.view_box.drag_tool
+        assert draw("start", QPointF(*start)) and draw("finish", QPointF(*end))
+    tool.select(None)
 
 
 #: state name -> (needs the fusion, function)
@@ -79,6 +107,7 @@ STATES: dict[str, tuple[bool, Callable]] = {
     "fused": (True, fused),
     "overlay": (True, overlay_40),
     "compare-checkerboard": (True, compare_checkerboard),
+    "measurement": (True, measurement),
 }
 
 
@@ -115,6 +144,8 @@ def to_stored(image):
 def compare(stored, reference_file: Path) -> Comparison:
     from PIL import Image
 
+    if not reference_file.exists():  # a new state: nothing to match until --update
+        return Comparison(255.0, 1.0)
     with Image.open(reference_file) as ref:
         b = np.asarray(ref.convert("RGB"), dtype=np.int16)
     a = np.asarray(stored.convert("RGB"), dtype=np.int16)
