@@ -15,10 +15,11 @@ Presets (keys ``1``-``5``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.formatting import format_number
 
 
 @dataclass(frozen=True)
@@ -44,25 +45,9 @@ class WindowLevel:
         return WindowLevel(self.centre + dy * value_per_pixel, width)
 
     def describe(self) -> str:
-        """``"W 1760  L 880"``: both in plain notation, with the decimals of :func:`plain`."""
-        return f"W {plain(self.width, self.width)}  L {plain(self.centre, self.width)}"
-
-
-def decimals_for(scale: float) -> int:
-    """Decimals that show three significant digits of ``scale``: 0 from 100 up, 1 for 10-100,
-    2 for 1-10, ... at most 6 (``2 - floor(log10 |scale|)``, clipped to 0..6)."""
-    if not math.isfinite(scale) or scale == 0:
-        return 2
-    return min(6, max(0, 2 - math.floor(math.log10(abs(scale)))))
-
-
-def plain(value: float, scale: float | None = None) -> str:
-    """``value`` in plain (never scientific) notation with the decimals of ``scale`` (default
-    the value itself): ``plain(1760.4) == "1760"``, ``plain(0.4567) == "0.457"``."""
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.{decimals_for(value if scale is None else scale)}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # no "-0"
+        """``"W 1760  L 880"``: the width by :func:`engine.formatting.format_number`, the level
+        to the width's precision (``scale=width``)."""
+        return f"W {format_number(self.width)}  L {format_number(self.centre, scale=self.width)}"
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float, high_pct: float) -> WindowLevel:
