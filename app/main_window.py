@@ -268,7 +268,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
                 pane.set_readout([])
                 continue
             row, col, value = hit
-            text = format_number(value, scale=pane.window.width if pane.window else None)
+            text = pane.window.text(value) if pane.window else format_number(value)
             pane.set_readout([f"x {col}  y {row}   value {text}"])
             parts.append(f"{pane.content.title}: ({col}, {row}) {text}")
         self.readout.setText("   |   ".join(parts))

@@ -21,6 +21,9 @@ import numpy as np
 
 from engine.formatting import format_number
 
+#: significant digits of the window's width that W/L and pixel values are written with
+DIGITS = 3
+
 
 @dataclass(frozen=True)
 class WindowLevel:
@@ -45,9 +48,13 @@ class WindowLevel:
         return WindowLevel(self.centre + dy * value_per_pixel, width)
 
     def describe(self) -> str:
-        """``"W 1760  L 880"``: the width by :func:`engine.formatting.format_number`, the level
-        to the width's precision (``scale=width``)."""
-        return f"W {format_number(self.width)}  L {format_number(self.centre, scale=self.width)}"
+        """``"W 1760  L 880"``, ``"W 0.998  L 1.596"``: :func:`engine.formatting.format_number`
+        with :data:`DIGITS` significant digits of the width for both."""
+        return f"W {self.text(self.width)}  L {self.text(self.centre)}"
+
+    def text(self, value: float) -> str:
+        """``value`` (a level, a pixel value under the cursor) to this window's precision."""
+        return format_number(value, DIGITS, scale=self.width)
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float, high_pct: float) -> WindowLevel:

@@ -207,7 +207,8 @@ class LayerStats:
     def text(self) -> str:
         if self.n == 0:
             return f"{self.name} (no pixels)"
-        return f"{self.name} {format_number(self.mean)} ± {format_number(self.sd)}"
+        return f"{self.name} {format_number(self.mean, 3, scale=self.sd or None)} ± " \
+               f"{format_number(self.sd, 3)}"
 
 
 @dataclass(frozen=True)

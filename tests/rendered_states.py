@@ -1,13 +1,14 @@
 """Rendered-image states of the main window and their comparison with reference PNGs.
 
-Each state is one small function that brings a window (demo pair loaded, fused once with a fixed,
-fast, deterministic PALM) to what the user would see; :func:`render_states` grabs it at every
-size of :data:`SIZES`. The references live in ``tests/reference_images/<state>-<W>x<H>.png``,
-stored at half size as 256-colour palette PNGs. An image matches its reference when, at half
-size, the mean absolute difference over all pixels and channels is at most
-:data:`MEAN_TOLERANCE` grey levels and at most :data:`CHANGED_FRACTION` of the pixels differ by
-more than :data:`CHANGED_LEVEL` in some channel (text that renders slightly differently with
-another font stays under both; a blank pane or an overlay that stopped blending does not).
+Each state is one small function of :mod:`app.window_states` (shared with the README
+screenshots) that brings a window (demo pair loaded, fused once with a fixed, fast, deterministic
+PALM) to what the user would see; :func:`render_states` grabs it at every size of :data:`SIZES`.
+The references live in ``tests/reference_images/<state>-<W>x<H>.png``, stored at half size as
+256-colour palette PNGs. An image matches its reference when, at half size, the mean absolute
+difference over all pixels and channels is at most :data:`MEAN_TOLERANCE` grey levels and at
+most :data:`CHANGED_FRACTION` of the pixels differ by more than :data:`CHANGED_LEVEL` in some
+channel (text that renders slightly differently with another font stays under both; a blank
+pane, an overlay that stopped blending or a measurement not drawn does not).
 
 Regenerate the references after a deliberate change of the design (from the repository root):
 
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from app.window_states import STATES
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference_images"
 SIZES = ((1440, 860), (1280, 720))
@@ -46,69 +49,6 @@ def process(app, seconds: float = 0.0, until: Callable[[], bool] | None = None) 
         time.sleep(0.005)
     if until is not None:
         raise TimeoutError("the window did not reach the state in 120 s")
-
-
-# ----- the states: each takes the window and leaves it showing that state ----------------------
-def demo_loaded(w) -> None:
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def fused(w) -> None:
-    w.measure_tool.clear()
-    w.overlay.set_enabled(False)
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def overlay_40(w) -> None:
-    w.measure_tool.clear()
-    w.overlay.set_source("mri")
-    w.overlay.set_opacity(40)
-    w.overlay.set_enabled(True)
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def compare_checkerboard(w) -> None:
-    w.measure_tool.clear()
-    w.overlay.set_enabled(False)
-    w.tabs.setCurrentWidget(w.compare)
-    w.compare.set_pair(w.results_panel.records[0].name, "US (source)")
-    w.compare.set_mode("checkerboard")
-    w.compare.set_square(60)
-
-
-#: the measurement state's shapes on the US grid: a horizontal 10 mm distance across the dark
-#: star (its start; the end follows from the pair's calibration) and an ellipse on the round
-#: inclusion (its box's corners)
-DISTANCE_START = (270.0, 395.0)
-ELLIPSE_BOX = ((434.0, 335.0), (534.0, 435.0))
-
-
-def measurement(w) -> None:
-    """The fused panes with a 10 mm distance and an ellipse region, drawn as a left-drag would
-    (through the tool's drag hook on the US pane's view box)."""
-    from PySide6.QtCore import QPointF
-
-    fused(w)
-    tool = w.measure_tool
-    mm_per_px = tool.calibration().col_mm
-    x0, y0 = DISTANCE_START
-    shapes = (("distance", DISTANCE_START, (x0 + 10.0 / mm_per_px, y0)),
-              ("ellipse", *ELLIPSE_BOX))
-    for kind, start, end in shapes:
-        tool.arm(kind)
-        draw = w.us_pane.view_box.drag_tool
-        assert draw("start", QPointF(*start)) and draw("finish", QPointF(*end))
-    tool.select(None)
-
-
-#: state name -> (needs the fusion, function)
-STATES: dict[str, tuple[bool, Callable]] = {
-    "demo-loaded": (False, demo_loaded),
-    "fused": (True, fused),
-    "overlay": (True, overlay_40),
-    "compare-checkerboard": (True, compare_checkerboard),
-    "measurement": (True, measurement),
-}
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def test_a_10_mm_segment_reads_10_mm_in_every_pane(qtbot, window):
     for name, image in (("MRI", mri), ("US", window.us_pane.content.pixels),
                         ("Fused", record.pixels())):
         values = image[inside]
-        mean, sd = format_number(values.mean()), format_number(values.std(ddof=1))
+        sd = values.std(ddof=1)  # the mean to the SD's precision
+        mean, sd = format_number(values.mean(), 3, scale=sd), format_number(sd, 3)
         assert f"{name} {mean} ± {sd}" in text.splitlines()
 
 

@@ -244,7 +244,7 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 
     window.us_pane.cursor_moved.emit(130.5, 61.2)
     assert window.mri_pane._vline.isVisible() and window.mri_pane._vline.value() == 130.5
-    mri_value = format_number(window.mri.pixels[61 // 6, 130 // 6],
+    mri_value = format_number(window.mri.pixels[61 // 6, 130 // 6], 3,
                               scale=window.mri_pane.window.width)
     assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value}"]
     assert "Ultrasound: (130, 61)" in window.readout.text()
