@@ -47,8 +47,9 @@ class MriOnly:
 
 
 def _system(y_m: np.ndarray, d: int, psf_sigma: float):
-    grid = PaddedGrid.for_psf(d, psf_sigma)
-    y = torch.as_tensor(grid.low(np.asarray(y_m, dtype=np.float64)))
+    y_m = np.asarray(y_m, dtype=np.float64)
+    grid = PaddedGrid.for_psf(d, psf_sigma, y_m.shape)
+    y = torch.as_tensor(grid.low(y_m))
     system = NormalSystem((y.shape[0] * d, y.shape[1] * d), d, psf_sigma)
     return grid, system, y
 

@@ -40,9 +40,20 @@ def psf_support(sigma: float) -> int:
     return 2 * int(np.ceil(2 * sigma)) + 1
 
 
+def fft_friendly(n: int) -> bool:
+    """True when n has no prime factor above 7: a 2-D FFT of such a side is 3 to 4 times
+    faster than of a neighbour with a large prime factor (632 = 8 x 79, 636 = 12 x 53)."""
+    for p in (2, 3, 5, 7):
+        while n % p == 0 and n > 1:
+            n //= p
+    return n == 1
+
+
 @dataclass(frozen=True)
 class PaddedGrid:
-    """Mirror padding of a pair of grids: ``pad`` low-resolution pixels on each side.
+    """Mirror padding of a pair of grids: ``pad`` low-resolution pixels on each side, and
+    ``extra`` (rows, columns) more at the bottom and right so that the padded high-resolution
+    sides are FFT-friendly (:func:`fft_friendly`).
 
     numpy's ``reflect`` mode mirrors about the border pixel, so at the top and left the padded
     high-resolution row k d holds the mirror of low-resolution row k exactly; at the bottom and
@@ -52,20 +63,38 @@ class PaddedGrid:
 
     d: int
     pad: int
+    extra: tuple[int, int] = (0, 0)
 
     @classmethod
-    def for_psf(cls, d: int, sigma: float) -> PaddedGrid:
-        return cls(d, int(np.ceil(2 * psf_support(sigma) / d)))
+    def for_psf(cls, d: int, sigma: float, low_shape: tuple[int, int] | None = None
+                ) -> PaddedGrid:
+        """The padding a PSF of std ``sigma`` needs; with ``low_shape`` (the MRI's), widened at
+        the bottom/right to the nearest FFT-friendly high-resolution sides."""
+        pad = int(np.ceil(2 * psf_support(sigma) / d))
+        if low_shape is None:
+            return cls(d, pad)
+
+        def extra(n: int) -> int:
+            e = 0
+            while not fft_friendly((n + 2 * pad + e) * d):
+                e += 1
+            return e
+
+        return cls(d, pad, (extra(low_shape[0]), extra(low_shape[1])))
+
+    def _widths(self, scale: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        p, (ey, ex) = self.pad * scale, self.extra
+        return (p, p + ey * scale), (p, p + ex * scale)
 
     def low(self, image: np.ndarray) -> np.ndarray:
-        return np.pad(image, self.pad, mode="reflect")
+        return np.pad(image, self._widths(1), mode="reflect")
 
     def high(self, image: np.ndarray) -> np.ndarray:
-        return np.pad(image, self.pad * self.d, mode="reflect")
+        return np.pad(image, self._widths(self.d), mode="reflect")
 
     def crop_high(self, image):
-        p = self.pad * self.d
-        return image[..., p : image.shape[-2] - p, p : image.shape[-1] - p]
+        (top, bottom), (left, right) = self._widths(self.d)
+        return image[..., top : image.shape[-2] - bottom, left : image.shape[-1] - right]
 
 
 def block_sum(z: torch.Tensor, d: int) -> torch.Tensor:

@@ -72,7 +72,7 @@ def _drop(widget, paths):
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    enter = QDragEnterEvent(centre, *args)
+    enter = QDragEnterEvent(centre.toPoint(), *args)  # Qt's signature: QPoint here, QPointF below
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
     drop = QDropEvent(QPointF(centre), *args)

@@ -31,6 +31,7 @@ from engine.superres import (
     NormalSystem,
     PaddedGrid,
     estimate_noise_std,
+    fft_friendly,
     periodic_divergence,
     periodic_gradient,
 )
@@ -235,3 +236,15 @@ def test_palm_us_image_improves_on_its_despeckled_input(phantom, palm_result):
     _, us = _scores(pair, fi, palm_result.mri_estimate, palm_result.fused)
     _, start = _scores(pair, fi, palm_result.mri_estimate, despeckled)
     assert us > start + 0.05, (us, start)
+
+
+def test_padding_widens_to_fft_friendly_sides_and_crops_back():
+    # 100 x 150 MRI at d = 6, sigma 4: pad 3 gives 636 = 12 x 53 rows, 936 = 8 x 9 x 13 columns
+    grid = PaddedGrid.for_psf(6, 4.0, (100, 150))
+    assert grid.pad == 3 and grid.extra == (2, 4)  # 108 x 6 = 2^3 3^4, 160 x 6 = 2^6 3 5
+    high = np.random.default_rng(0).random((600, 900))
+    padded = grid.high(high)
+    assert padded.shape == (648, 960) and all(fft_friendly(n) for n in padded.shape)
+    assert grid.low(high[::6, ::6]).shape == (108, 160)
+    np.testing.assert_array_equal(grid.crop_high(padded), high)
+    assert not fft_friendly(636) and fft_friendly(640) and fft_friendly(625)
