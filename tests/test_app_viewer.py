@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -65,7 +65,7 @@ def _drop(widget, paths):
     whether the drop was accepted."""
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = QPoint(widget.width() // 2, widget.height() // 2)
+    centre = QPointF(widget.width() // 2, widget.height() // 2)
     args = (
         Qt.DropAction.CopyAction,
         data,
@@ -75,7 +75,7 @@ def _drop(widget, paths):
     enter = QDragEnterEvent(centre.toPoint(), *args)  # Qt's signature: QPoint here, QPointF below
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(centre), *args)
+    drop = QDropEvent(centre, *args)
     QApplication.sendEvent(widget, drop)
     return bool(drop.isAccepted())
 
