@@ -13,6 +13,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from engine.errors import EndoFuseError
+from engine.formatting import format_number
 from engine.fusion import FusionInput
 from engine.measurements import grid_calibration, scan_calibration
 from engine.orientation import scan_markers
@@ -46,7 +47,8 @@ def scan_lines(scan: Scan) -> tuple[str, ...]:
     size = size_text(scan.shape)
     lines.append(f"{scan.name}   {size}" if scan.path is not None else size)
     if info.pixel_spacing_mm:
-        lines.append(f"{info.pixel_spacing_mm[1]:.3g} x {info.pixel_spacing_mm[0]:.3g} mm/px")
+        col_mm, row_mm = info.pixel_spacing_mm[1], info.pixel_spacing_mm[0]
+        lines.append(f"{format_number(col_mm)} x {format_number(row_mm)} mm/px")
     return tuple(lines)
 
 

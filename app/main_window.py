@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
+from engine.formatting import format_number
 from engine.fusion import FusionInput
 from engine.pipeline import FusionRecord
 from engine.scan import Scan
@@ -35,7 +36,7 @@ from .metrics_panel import MetricsPanel
 from .overlay_controls import OverlayController
 from .results import results_budget_bytes
 from .results_panel import ResultsPanel
-from .window_level import PRESET_NAMES, plain
+from .window_level import PRESET_NAMES
 
 #: the compare view's names of the current pair's sources
 US_SOURCE = "US (source)"
@@ -267,7 +268,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
                 pane.set_readout([])
                 continue
             row, col, value = hit
-            text = plain(value, pane.window.width / 10 if pane.window else None)
+            text = pane.window.text(value) if pane.window else format_number(value)
             pane.set_readout([f"x {col}  y {row}   value {text}"])
             parts.append(f"{pane.content.title}: ({col}, {row}) {text}")
         self.readout.setText("   |   ".join(parts))

@@ -278,5 +278,7 @@ class MeasureTool(QObject):
         self.select(None)
 
     def clear(self) -> None:
+        """Remove every measurement (a new pair); the next one is numbered 1 again."""
         while self.measurements:
             self.delete_selected()
+        self._count = 0

@@ -87,11 +87,11 @@ class ResultsPanel(QWidget):
             item.setToolTip(record.details())
             item.setData(Qt.ItemDataRole.UserRole, record.number)
             self.list.addItem(item)
-        self.list.blockSignals(False)
         target = select if select in self._records else keep
         row = self._records.index(target) if target in self._records else len(self._records) - 1
         self.list.setCurrentRow(row)
-        self._on_row(row)
+        self.list.blockSignals(False)
+        self._on_row(row)  # once: the finished fusion's display is the UI thread's longest step
         self.close_button.setEnabled(bool(self._records))
 
     def current(self) -> FusionRecord | None:

@@ -15,10 +15,14 @@ Presets (keys ``1``-``5``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.formatting import format_number
+
+#: significant digits of the window's width that W/L and pixel values are written with
+DIGITS = 3
 
 
 @dataclass(frozen=True)
@@ -44,25 +48,13 @@ class WindowLevel:
         return WindowLevel(self.centre + dy * value_per_pixel, width)
 
     def describe(self) -> str:
-        """``"W 1760  L 880"``: both in plain notation, with the decimals of :func:`plain`."""
-        return f"W {plain(self.width, self.width)}  L {plain(self.centre, self.width)}"
+        """``"W 1760  L 880"``, ``"W 0.998  L 1.596"``: :func:`engine.formatting.format_number`
+        with :data:`DIGITS` significant digits of the width for both."""
+        return f"W {self.text(self.width)}  L {self.text(self.centre)}"
 
-
-def decimals_for(scale: float) -> int:
-    """Decimals that show three significant digits of ``scale``: 0 from 100 up, 1 for 10-100,
-    2 for 1-10, ... at most 6 (``2 - floor(log10 |scale|)``, clipped to 0..6)."""
-    if not math.isfinite(scale) or scale == 0:
-        return 2
-    return min(6, max(0, 2 - math.floor(math.log10(abs(scale)))))
-
-
-def plain(value: float, scale: float | None = None) -> str:
-    """``value`` in plain (never scientific) notation with the decimals of ``scale`` (default
-    the value itself): ``plain(1760.4) == "1760"``, ``plain(0.4567) == "0.457"``."""
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.{decimals_for(value if scale is None else scale)}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # no "-0"
+    def text(self, value: float) -> str:
+        """``value`` (a level, a pixel value under the cursor) to this window's precision."""
+        return format_number(value, DIGITS, scale=self.width)
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float, high_pct: float) -> WindowLevel:

@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 
+from .formatting import format_number
 from .scan import Scan
 
 RoiKind = Literal["ellipse", "rectangle"]
@@ -60,7 +61,8 @@ class Calibration:
         return self.row_mm * self.col_mm
 
     def describe(self) -> str:
-        return f"{self.col_mm:.4g} x {self.row_mm:.4g} mm/px (w x h, {self.source})"
+        return (f"{format_number(self.col_mm)} x {format_number(self.row_mm)} mm/px "
+                f"(w x h, {self.source})")
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ class LayerStats:
     def text(self) -> str:
         if self.n == 0:
             return f"{self.name} (no pixels)"
-        return f"{self.name} {self.mean:.4g} ± {self.sd:.3g}"
+        return f"{self.name} {format_number(self.mean, 3, scale=self.sd or None)} ± " \
+               f"{format_number(self.sd, 3)}"
 
 
 @dataclass(frozen=True)

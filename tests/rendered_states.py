@@ -1,13 +1,14 @@
 """Rendered-image states of the main window and their comparison with reference PNGs.
 
-Each state is one small function that brings a window (demo pair loaded, fused once with a fixed,
-fast, deterministic PALM) to what the user would see; :func:`render_states` grabs it at every
-size of :data:`SIZES`. The references live in ``tests/reference_images/<state>-<W>x<H>.png``,
-stored at half size as 256-colour palette PNGs. An image matches its reference when, at half
-size, the mean absolute difference over all pixels and channels is at most
-:data:`MEAN_TOLERANCE` grey levels and at most :data:`CHANGED_FRACTION` of the pixels differ by
-more than :data:`CHANGED_LEVEL` in some channel (text that renders slightly differently with
-another font stays under both; a blank pane or an overlay that stopped blending does not).
+Each state is one small function of :mod:`app.window_states` (shared with the README
+screenshots) that brings a window (demo pair loaded, fused once with a fixed, fast, deterministic
+PALM) to what the user would see; :func:`render_states` grabs it at every size of :data:`SIZES`.
+The references live in ``tests/reference_images/<state>-<W>x<H>.png``, stored at half size as
+256-colour palette PNGs. An image matches its reference when, at half size, the mean absolute
+difference over all pixels and channels is at most :data:`MEAN_TOLERANCE` grey levels and at
+most :data:`CHANGED_FRACTION` of the pixels differ by more than :data:`CHANGED_LEVEL` in some
+channel (text that renders slightly differently with another font stays under both; a blank
+pane, an overlay that stopped blending or a measurement not drawn does not).
 
 Regenerate the references after a deliberate change of the design (from the repository root):
 
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from app.window_states import STATES
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference_images"
 SIZES = ((1440, 860), (1280, 720))
@@ -46,40 +49,6 @@ def process(app, seconds: float = 0.0, until: Callable[[], bool] | None = None) 
         time.sleep(0.005)
     if until is not None:
         raise TimeoutError("the window did not reach the state in 120 s")
-
-
-# ----- the states: each takes the window and leaves it showing that state ----------------------
-def demo_loaded(w) -> None:
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def fused(w) -> None:
-    w.overlay.set_enabled(False)
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def overlay_40(w) -> None:
-    w.overlay.set_source("mri")
-    w.overlay.set_opacity(40)
-    w.overlay.set_enabled(True)
-    w.tabs.setCurrentWidget(w.splitter)
-
-
-def compare_checkerboard(w) -> None:
-    w.overlay.set_enabled(False)
-    w.tabs.setCurrentWidget(w.compare)
-    w.compare.set_pair(w.results_panel.records[0].name, "US (source)")
-    w.compare.set_mode("checkerboard")
-    w.compare.set_square(60)
-
-
-#: state name -> (needs the fusion, function)
-STATES: dict[str, tuple[bool, Callable]] = {
-    "demo-loaded": (False, demo_loaded),
-    "fused": (True, fused),
-    "overlay": (True, overlay_40),
-    "compare-checkerboard": (True, compare_checkerboard),
-}
 
 
 @dataclass(frozen=True)
@@ -115,6 +84,8 @@ def to_stored(image):
 def compare(stored, reference_file: Path) -> Comparison:
     from PIL import Image
 
+    if not reference_file.exists():  # a new state: nothing to match until --update
+        return Comparison(255.0, 1.0)
     with Image.open(reference_file) as ref:
         b = np.asarray(ref.convert("RGB"), dtype=np.int16)
     a = np.asarray(stored.convert("RGB"), dtype=np.int16)

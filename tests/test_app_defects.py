@@ -180,12 +180,17 @@ def test_fused_pane_hint_follows_what_is_loaded(window, phantom_files):
 
 def test_window_level_and_values_are_plain_numbers(window):
     from app.image_pane import PaneImage
-    from app.window_level import WindowLevel, plain
+    from app.window_level import WindowLevel
+    from engine.formatting import format_number
 
+    # the one rule of engine.formatting: three significant digits of the width for W and L
     assert WindowLevel(880.0, 1760.0).describe() == "W 1760  L 880"
     assert WindowLevel(0.456, 0.912).describe() == "W 0.912  L 0.456"
     assert WindowLevel(12.5, 45.25).describe() == "W 45.2  L 12.5"
-    assert plain(17600.4) == "17600" and plain(-0.00001, 1.0) == "0.00"
+    assert WindowLevel(1.59634, 0.998).describe() == "W 0.998  L 1.596"
+    assert WindowLevel(0.5, 1.0).describe() == "W 1  L 0.5"
+    assert WindowLevel(0.5, 1.0).text(-0.00001) == "0"  # a value under the cursor
+    assert format_number(17600.4) == "17600" and format_number(-0.00001, scale=1.0) == "0"
     pixels = np.linspace(0.0, 17600.0, 64 * 64).reshape(64, 64)
     window.fused_pane.set_image(PaneImage(pixels, "big values"))
     text = window.fused_pane.overlay.top_right[0]

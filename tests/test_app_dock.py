@@ -74,7 +74,8 @@ def test_presets_fill_the_advanced_fields_and_an_edit_shows_custom(dock):
 
     dock.param_panel.editors["iterations"].setValue(7)
     assert dock.preset == "Custom"
-    dock.param_panel.editors["iterations"].setValue(15)
+    restored = more_mri.apply(dock.param_panel.defaults).iterations  # the preset's own count
+    dock.param_panel.editors["iterations"].setValue(restored)
     assert dock.preset == "More MRI"  # back to the preset's exact values
 
     dock.preset_choice.activated.emit(_items(dock.preset_choice).index("More US"))

@@ -17,6 +17,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -94,7 +95,9 @@ def test_a_10_mm_segment_reads_10_mm_in_every_pane(qtbot, window):
     for name, image in (("MRI", mri), ("US", window.us_pane.content.pixels),
                         ("Fused", record.pixels())):
         values = image[inside]
-        assert f"{name} {values.mean():.4g} ± {values.std(ddof=1):.3g}" in text.splitlines()
+        sd = values.std(ddof=1)  # the mean to the SD's precision
+        mean, sd = format_number(values.mean(), 3, scale=sd), format_number(sd, 3)
+        assert f"{name} {mean} ± {sd}" in text.splitlines()
 
 
 def test_a_mouse_drag_in_a_pane_draws_the_distance(qtbot, window):

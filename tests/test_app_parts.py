@@ -227,3 +227,41 @@ def test_linked_views_share_centre_and_scale_across_grids(qtbot):
     link.remove_all()
     fine_pane.dispose()
     coarse_pane.dispose()
+
+
+@dataclasses.dataclass(eq=False)
+class _Record:
+    """What the results list reads of a FusionRecord."""
+
+    number: int
+    images_released: bool = False
+
+    def summary(self) -> str:
+        return f"#{self.number} palm"
+
+    def sources_text(self) -> str:
+        return "MRI | US"
+
+    def details(self) -> str:
+        return "palm, 2 iterations"
+
+
+def test_results_list_announces_each_new_selection_once(qtbot):
+    """Showing a result is the UI thread's longest step after a fusion: once per new list."""
+    from app.results_panel import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    shown = []
+    panel.selected.connect(shown.append)
+    first, second = _Record(1), _Record(2)
+    panel.set_records([first])
+    assert shown == [first]
+    panel.set_records([first, second], select=second)
+    assert shown == [first, second] and panel.current() is second
+    panel.set_records([first, second])  # the same list again: the selection is kept, announced
+    assert shown == [first, second, second]
+    panel.list.setCurrentRow(0)  # the user's click
+    assert shown[-1] is first and len(shown) == 4
+    panel.set_records([])
+    assert len(shown) == 4 and panel.current() is None

@@ -1,6 +1,6 @@
 """A radiologist's task list, end to end in the offscreen viewer: open a DICOM pair, fuse, look at
-the overlay at 40 %, compare two methods, export. (Measuring a 10 mm structure joins this list
-when the viewer has measurements.)"""
+the overlay at 40 %, measure a 10 mm structure (10.0 +- 0.1 mm in every pane), compare two
+methods, export (with the measurement in the file's provenance)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import test_app_viewer  # noqa: E402 - its fixtures are reused below
+from PySide6.QtCore import QPointF  # noqa: E402
 
 from app import compositing  # noqa: E402
 from app.overlay import colour_table  # noqa: E402
@@ -29,7 +30,9 @@ def _fuse(qtbot, window, method, **params):
     return b.args[0]
 
 
-def test_open_fuse_overlay_compare_two_methods_export(window, qtbot, tmp_path, dicom_pair_writer):
+def test_open_fuse_overlay_measure_compare_two_methods_export(
+    window, qtbot, tmp_path, dicom_pair_writer
+):
     # open the pair (as File > Open would)
     mri, us = dicom_pair_writer(tmp_path / "in", "TASKS", size=120, seed=3)
     assert window.open_mri(mri) and window.open_us(us), window.last_error
@@ -47,6 +50,21 @@ def test_open_fuse_overlay_compare_two_methods_export(window, qtbot, tmp_path, d
     us_layer, fused_layer = window.overlay.layers
     assert us_layer.item.isVisible() and fused_layer.item.isVisible()
     assert us_layer.style.alpha == pytest.approx(0.4)
+
+    # measure a 10 mm structure: 6 mm across and 8 mm down, dragged in the MRI pane
+    tool = window.measure_tool
+    cal = tool.calibration()
+    assert (cal.row_mm, cal.col_mm) == pytest.approx((0.25, 0.25))  # the US file's spacing
+    start = (30.3, 40.7)
+    end = (start[0] + 6.0 / cal.col_mm, start[1] + 8.0 / cal.row_mm)
+    tool.arm("distance")
+    draw = window.mri_pane.view_box.drag_tool  # what a left-drag in the pane calls
+    assert draw("start", QPointF(*start)) and draw("finish", QPointF(*end))
+    (item,) = tool.measurements
+    for pane in tool.panes:  # MRI, US, Fused and the Compare view
+        shown = item.items[id(pane)].shape(item.shape)
+        assert shown.length(tool.calibration(pane)).value == pytest.approx(10.0, abs=0.1)
+        assert item.items[id(pane)].label.toPlainText() == "D1  10.0 mm", pane.name
 
     # compare the two methods side by side, then as an overlay of one on the other
     window.tabs.setCurrentWidget(window.compare)
@@ -70,3 +88,4 @@ def test_open_fuse_overlay_compare_two_methods_export(window, qtbot, tmp_path, d
     ds = pydicom.dcmread(out)
     assert (ds.Rows, ds.Columns) == palm.result.fused.shape
     assert '"method": "palm"' in ds.ImageComments  # the selected result, not the newest
+    assert "Measurement D1: distance 10.0 mm" in ds.ImageComments

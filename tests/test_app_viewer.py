@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +16,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.window_level import plain  # noqa: E402
 from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
@@ -184,48 +183,47 @@ def test_cancel_mid_run(qtbot, window):
         window.runner.progress, timeout=FUSION_TIMEOUT_MS, check_params_cb=lambda e: e.step >= 1
     ):
         assert window.fuse("palm")
-    t0 = time.perf_counter()
     with qtbot.waitSignal(window.fusion_cancelled, timeout=60_000):
         window.cancel_button.click()
-    print(f"cancel took effect after {time.perf_counter() - t0:.2f} s")
     assert max(steps) < 40
     assert window.results_panel.records == []
     assert not window.runner.busy and window.progress_label.text() == "Cancelled"
     assert window.progress_bar.text() == "idle"
 
 
-def test_ui_thread_never_stalls_during_fusion(qtbot, window):
-    """Responsiveness contract: the longest gap between 10 ms heartbeats stays <= 100 ms."""
+def test_fusion_runs_on_a_worker_thread_while_the_ui_handles_events(qtbot, window, monkeypatch):
+    """Responsiveness as behaviour (the stall in milliseconds is bench/ui_stall.py's number): the
+    engine runs on another thread, and it is held there until the UI thread has served a timer,
+    a cursor move and the progress of the run; a fusion on the UI thread would never see them."""
+    from engine import methods
+
     assert window.open_demo()
-    _quick_palm(window, iterations=4)
-    qtbot.waitUntil(lambda: window.runner.warmed_up, timeout=120_000)
-    # windows of earlier tests are still queued for deletion; destroying them is not the fusion's
-    # doing, so let it happen before the measurement
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gaps, last, marks = [], [None], []
-    t0 = time.perf_counter()
+    _quick_palm(window, iterations=2)
+    real_run, runs = methods.run, []  # per engine run: its thread, whether the UI served
+    ui_served = threading.Event()
 
-    def beat():
-        now = time.perf_counter()
-        if last[0] is not None:
-            gaps.append((now - last[0], round(last[0] - t0, 3)))
-        last[0] = now
+    def held_run(*args, **kwargs):
+        run = {"thread": threading.get_ident()}
+        runs.append(run)
+        run["served"] = ui_served.wait(timeout=30)
+        return real_run(*args, **kwargs)
 
-    window.runner.progress.connect(
-        lambda e: marks.append((e.step, round(time.perf_counter() - t0, 3)))
-    )
-    heartbeat = QTimer()
-    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-    heartbeat.timeout.connect(beat)
-    heartbeat.start(10)
-    _fuse(qtbot, window)
-    heartbeat.stop()
-    longest, at = max(gaps)
-    print(
-        f"{len(gaps)} heartbeats, longest UI-thread stall {1000 * longest:.1f} ms at {at} s; "
-        f"progress (step, s): {marks}; finished at {time.perf_counter() - t0:.3f} s"
-    )
-    assert longest <= 0.100
+    monkeypatch.setattr(methods, "run", held_run)
+    progress_while_busy = []
+    window.runner.progress.connect(lambda e: progress_while_busy.append(window.runner.busy))
+    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
+        assert window.fuse("palm")
+        qtbot.waitUntil(lambda: bool(runs), timeout=60_000)
+        # the engine is running (held): the window still follows the cursor
+        window.us_pane.cursor_moved.emit(130.5, 61.2)
+        assert "Ultrasound: (130, 61)" in window.readout.text()
+        assert window.runner.busy and window.cancel_button.isEnabled()
+        QTimer.singleShot(0, ui_served.set)  # served only by a running UI event loop
+    assert len(runs) == 1, runs
+    assert runs[0]["thread"] != threading.get_ident(), "the engine ran on the UI thread"
+    assert runs[0]["served"], "the UI thread served no event while the fusion ran"
+    assert progress_while_busy and all(progress_while_busy)  # progress shown during the run
+    assert blocker.args[0].result.method == "palm"
 
 
 # ----- panes -----------------------------------------------------------------------------------
@@ -246,7 +244,8 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 
     window.us_pane.cursor_moved.emit(130.5, 61.2)
     assert window.mri_pane._vline.isVisible() and window.mri_pane._vline.value() == 130.5
-    mri_value = plain(window.mri.pixels[61 // 6, 130 // 6], window.mri_pane.window.width / 10)
+    mri_value = format_number(window.mri.pixels[61 // 6, 130 // 6], 3,
+                              scale=window.mri_pane.window.width)
     assert window.mri_pane.overlay.bottom_left == [f"x 21  y 10   value {mri_value}"]
     assert "Ultrasound: (130, 61)" in window.readout.text()
 

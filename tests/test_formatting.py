@@ -13,3 +13,14 @@ from engine.formatting import format_number
 )
 def test_plain_for_ordinary_values_scientific_only_for_tiny_or_huge(value, text):
     assert format_number(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "scale", "text"),
+    [(1.59604, 0.998, "1.596"), (880.2, 1760.4, "880"), (0.5, 1.0, "0.5"), (-1e-5, 1.0, "0"),
+     (0.0123456, 0.5, "0.0123"), (123456.7, 0.5, "123456.7"), (3e-6, 2e-6, "3e-6"),
+     (0.0, 1e-9, "0"), (0.58571234, 1e-6, "0.58571234"), (0.5857, 0.06808, "0.5857")],
+)
+def test_a_scale_gives_related_numbers_its_decimals(value, scale, text):
+    """A level or a pixel value written to the precision of the window's width."""
+    assert format_number(value, scale=scale) == text

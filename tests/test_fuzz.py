@@ -1,9 +1,10 @@
 """Bounded fuzz run of the readers in a separate process: every file shipped with pydicom, six
 truncations of each, and the hand-made hostile files of ``hostile.py``.
 
-Pass: no traceback (only the engine's typed one-line errors), no input longer than
-:data:`PER_INPUT_S` seconds, the whole run under :data:`RUN_LIMIT_S` seconds, peak resident
-memory of the reading process at most :data:`PEAK_RSS_MB`. The pydicom files are taken from the
+Pass: no traceback (only the engine's typed one-line errors), no hang, peak resident memory of
+the reading process at most :data:`PEAK_RSS_MB`. The time limits are hang guards, not timings:
+an input still being read after :data:`PER_INPUT_S` seconds is stopped and recorded as a hang,
+and the whole run is stopped after :data:`RUN_LIMIT_S` seconds. The pydicom files are taken from the
 installed package's own folder: ``pydicom.data.get_testdata_files`` would also download the
 online part of pydicom's test data, and nothing here may touch the network.
 
@@ -120,8 +121,6 @@ def test_fuzz_readers_in_a_bounded_run(tmp_path):
     assert len(records) > 1000
     escaped = [r for r in records if r["outcome"] not in ("read", "refused")]
     assert escaped == [], escaped[:5]
-    slowest = max(records, key=lambda r: r["seconds"])
-    assert slowest["seconds"] <= PER_INPUT_S, slowest
     assert summary["peak_rss_mb"] <= PEAK_RSS_MB
     assert {r["outcome"] for r in records} == {"read", "refused"}
 
