@@ -1,4 +1,5 @@
-"""Shared test fixtures: the path to ../shared (golden data) with the skip/fail policy."""
+"""Shared test fixtures: the path to ../shared (golden data) with the skip/fail policy, DICOM
+pairs; the viewer's windows and widgets come from the plugin :mod:`viewer_fixtures`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+pytest_plugins = ["viewer_fixtures"]
 
 
 def shared_path(*parts: str) -> Path:

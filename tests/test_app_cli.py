@@ -1,6 +1,7 @@
 """``endofuse-viewer`` as a process: without a display it honours the files and options given
-(offscreen) or refuses in one sentence; an interactive session in which a fusion was cancelled
-exits 0 when the user closes the window."""
+(offscreen) or refuses in one sentence, and runs the headless demo; the automation options (demo,
+fuse, screenshot, quit) exit 0; an interactive session in which a fusion was cancelled exits 0
+when the user closes the window."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
 
-from engine.phantom import make_phantom_pair  # noqa: E402
+from viewer_fixtures import save_phantom  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,11 +37,7 @@ def _viewer(tmp_path, *args, **env):
 
 @pytest.fixture
 def pair_files(tmp_path):
-    pair = make_phantom_pair(seed=3, size=60, d=6)
-    mri, us = tmp_path / "mri.npy", tmp_path / "us.npy"
-    np.save(mri, pair.mri.pixels)
-    np.save(us, pair.us.pixels)
-    return mri, us
+    return save_phantom(tmp_path, size=60, seed=3)
 
 
 @pytest.mark.slow
@@ -106,3 +102,27 @@ def test_cancel_then_close_exits_zero(tmp_path):
     assert "cancelled" in proc.stdout, proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_viewer_automation_exits_cleanly(tmp_path):
+    shot = tmp_path / "out.png"
+    proc = _viewer(tmp_path, "--demo", "--fuse", "palm", "--screenshot", shot, "--quit",
+                   QT_QPA_PLATFORM="offscreen")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1440, 860)
+
+
+@pytest.mark.slow
+def test_no_display_runs_the_headless_demo(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, app.main; sys.exit(app.main.main(['--demo']))"],
+        cwd=tmp_path, env=_env(tmp_path, PYTHONPATH=str(ROOT)),
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0].startswith("No display found")
+    assert any((tmp_path / "out" / "demo").iterdir())

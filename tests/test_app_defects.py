@@ -12,70 +12,18 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from viewer_fixtures import fuse, ini_settings  # noqa: E402
 
 from engine.phantom import make_phantom_pair  # noqa: E402
 from engine.progress import ProgressEvent  # noqa: E402
 
-FUSION_TIMEOUT_MS = 300_000
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
-
-@pytest.fixture(autouse=True)
-def _settings_in_tmp(tmp_path):
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def make_window(qtbot, settings):
-    from app.main_window import MainWindow
-
-    made = []
-
-    def make(size=(1300, 820)):
-        win = MainWindow(settings=settings, restore_layout=False)
-        qtbot.addWidget(win)
-        win.resize(*size)
-        win.show()
-        qtbot.waitExposed(win)
-        made.append(win)
-        return win
-
-    yield make
-    for win in made:
-        win.shutdown()
-
-
-@pytest.fixture
-def window(make_window):
-    return make_window()
-
-
-@pytest.fixture(scope="module")
-def phantom_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("phantom")
-    pair = make_phantom_pair(seed=0, size=120, d=6)
-    mri, us = folder / "mri.npy", folder / "us.npy"
-    np.save(mri, pair.mri.pixels)
-    np.save(us, pair.us.pixels)
-    return mri, us
+pytestmark = pytest.mark.usefixtures("settings_in_tmp")
 
 
 def _fuse_quick(qtbot, window):
-    window.method_choice.setCurrentText("palm")
-    window.param_panel.editors["iterations"].setValue(1)
-    window.param_panel.editors["despeckle"].setChecked(False)
-    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
-        assert window.fuse("palm")
-    return blocker.args[0]
+    return fuse(qtbot, window, iterations=1, despeckle=False)
 
 
 # ----- scale bar and spacing -------------------------------------------------------------------
@@ -266,11 +214,12 @@ def test_annotation_level_switches_and_is_kept(qtbot, make_window):
 
 
 # ----- memory ------------------------------------------------------------------------------------
-def test_results_keep_images_within_the_budget_and_clear(qtbot, settings, make_window,
-                                                         phantom_files, tmp_path):
+def test_results_keep_images_within_the_budget_and_clear(qtbot, make_window, phantom_files,
+                                                         tmp_path):
     one_result = 2 * 120 * 120 * 8  # fused + mri_estimate of a 120 x 120 pair, float64
+    settings = ini_settings(tmp_path)
     settings.setValue("memory/results_budget_mb", 2.5 * one_result / 2**20)
-    window = make_window()
+    window = make_window(settings=settings)
     mri, us = phantom_files
     assert window.open_mri(mri) and window.open_us(us)
     for _ in range(4):

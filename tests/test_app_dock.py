@@ -10,7 +10,6 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
     QCheckBox,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QLineEdit,
     QSpinBox,
 )
+from viewer_fixtures import show  # noqa: E402
 
 from app.fusion_dock import FusionDock  # noqa: E402
 from engine.formatting import format_number  # noqa: E402
@@ -27,31 +27,12 @@ from engine.params import spec_of  # noqa: E402
 from engine.presets import find_preset  # noqa: E402
 from engine.progress import ProgressEvent  # noqa: E402
 
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
 
 @pytest.fixture
 def dock(qtbot):
-    widget = FusionDock()
-    qtbot.addWidget(widget)
-    widget.resize(330, 700)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = show(qtbot, FusionDock(), (330, 700))
     yield widget
     widget.stop()
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, restore_layout=False)
-    qtbot.addWidget(win)
-    yield win
-    win.shutdown()
 
 
 def _items(combo: QComboBox) -> list[str]:
@@ -128,10 +109,8 @@ def test_progress_bar_reads_idle_when_no_fusion_runs(dock):
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1440, 860)])
-def test_opening_advanced_or_switching_method_keeps_the_panes_size(qtbot, window, size):
-    window.resize(*size)
-    window.show()
-    qtbot.waitExposed(window)
+def test_opening_advanced_or_switching_method_keeps_the_panes_size(qtbot, make_window, size):
+    window = make_window(size)
     dock = window.fusion_dock
     assert dock.ensure_form()
 

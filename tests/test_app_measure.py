@@ -13,45 +13,17 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from viewer_fixtures import fused_demo, save_phantom  # noqa: E402
 
 from engine.formatting import format_number  # noqa: E402
-from engine.phantom import make_phantom_pair  # noqa: E402
 
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-FUSION_TIMEOUT_MS = 300_000
-
-
-@pytest.fixture(autouse=True)
-def _settings_in_tmp(tmp_path):
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, restore_layout=False)
-    qtbot.addWidget(win)
-    win.resize(1440, 860)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.shutdown()
-
-
-def _fused_demo(qtbot, window):
-    assert window.open_demo()
-    qtbot.waitUntil(lambda: window.link.scale is not None)
-    window.method_choice.setCurrentText("palm")
-    window.param_panel.editors["iterations"].setValue(2)
-    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
-        assert window.fuse("palm")
-    return blocker.args[0]
+pytestmark = [
+    pytest.mark.usefixtures("settings_in_tmp"),
+    pytest.mark.window_size((1440, 860)),
+]
 
 
 def _drag(pane, kind, start, end, tool):
@@ -70,7 +42,7 @@ def _label(item, pane):
 
 
 def test_a_10_mm_segment_reads_10_mm_in_every_pane(qtbot, window):
-    record = _fused_demo(qtbot, window)
+    record = fused_demo(qtbot, window)
     tool = window.measure_tool
     cal = tool.calibration()
     assert (cal.row_mm, cal.col_mm) == pytest.approx((0.1, 0.1))  # the phantom's US spacing
@@ -192,7 +164,7 @@ def test_h_hides_and_shows_delete_removes_the_selected_then_the_last(qtbot, wind
 
 
 def test_exports_carry_the_measurements(qtbot, window, tmp_path):
-    _fused_demo(qtbot, window)
+    fused_demo(qtbot, window)
     tool = window.measure_tool
     _drag(window.fused_pane, "distance", (100.0, 100.0), (100.0, 200.0), tool)
     npy = window.export_fused(tmp_path / "fused.npy")
@@ -211,10 +183,8 @@ def test_exports_carry_the_measurements(qtbot, window, tmp_path):
 
 
 def test_without_a_pixel_size_lengths_are_in_px(qtbot, window, tmp_path):
-    pair = make_phantom_pair(seed=0, size=120, d=6)
-    np.save(tmp_path / "mri.npy", pair.mri.pixels)
-    np.save(tmp_path / "us.npy", pair.us.pixels)
-    assert window.open_mri(tmp_path / "mri.npy") and window.open_us(tmp_path / "us.npy")
+    mri, us = save_phantom(tmp_path)
+    assert window.open_mri(mri) and window.open_us(us)
     tool = window.measure_tool
     assert tool.calibration() is None
     item = _drag(window.us_pane, "distance", (10.0, 10.0), (40.0, 50.0), tool)

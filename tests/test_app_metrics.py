@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from viewer_fixtures import show  # noqa: E402
+
 from app.metrics_panel import MetricsPanel  # noqa: E402
 from engine.formatting import format_number  # noqa: E402
 from engine.metrics import SEED_COMPATIBLE, SET_TITLES, STANDARD  # noqa: E402
 from engine.metrics.catalog import REFERENCE  # noqa: E402
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 SSIM_SUM = "SSIM(F,A)+SSIM(F,B) (0–2)"
 
@@ -40,11 +40,7 @@ def records():
 
 @pytest.fixture
 def panel(qtbot):
-    widget = MetricsPanel()
-    qtbot.addWidget(widget)
-    widget.resize(900, 260)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = show(qtbot, MetricsPanel(), (900, 260))
     yield widget
     widget.dispose()
 

@@ -10,14 +10,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-import test_app_viewer  # noqa: E402 - its fixtures are reused below
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from viewer_fixtures import fuse  # noqa: E402
 
 from app import compositing  # noqa: E402
 from app.overlay import OverlayStyle, blend_style, colour_table, robust_levels  # noqa: E402
 
-_settings_in_tmp, window = test_app_viewer._settings_in_tmp, test_app_viewer.window
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+pytestmark = pytest.mark.usefixtures("settings_in_tmp")
 
 
 def _grey(image, levels):
@@ -100,8 +99,7 @@ def test_overlay_on_the_us_pane_renders_the_formula_and_follows_the_window(windo
 
 def test_fused_pane_and_compare_view_use_the_same_blend(window, qtbot):
     assert window.open_demo()
-    test_app_viewer._quick_palm(window, iterations=2)
-    record = test_app_viewer._fuse(qtbot, window)
+    record = fuse(qtbot, window, iterations=2)
     control = window.overlay
     control.set_source("mri_estimate")
     control.set_enabled(True)

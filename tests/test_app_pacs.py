@@ -6,10 +6,10 @@ import socket
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from viewer_fixtures import fused_demo
 
 pytest_plugins = ["pytestqt"]
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+pytestmark = pytest.mark.window_size(None)
 
 
 def _free_port() -> int:
@@ -43,30 +43,9 @@ def storage_scp():
     server.shutdown()
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, restore_layout=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.shutdown()
-
-
-def _fused_window(qtbot, window):
-    assert window.open_demo()
-    window.method_choice.setCurrentText("palm")
-    window.param_panel.editors["iterations"].setValue(2)
-    with qtbot.waitSignal(window.fusion_finished, timeout=300_000):
-        assert window.fuse("palm")
-
-
 def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
     address, received = storage_scp
-    _fused_window(qtbot, window)
+    fused_demo(qtbot, window)
     assert window.send_to_pacs(address)
     qtbot.waitUntil(lambda: window.last_sent is not None or window.last_error is not None,
                     timeout=30_000)
@@ -82,7 +61,7 @@ def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
 
 
 def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
-    _fused_window(qtbot, window)
+    fused_demo(qtbot, window)
     assert window.send_to_pacs(f"NOBODY@127.0.0.1:{_free_port()}")
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
     assert "127.0.0.1" in window.last_error
@@ -91,6 +70,6 @@ def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
 
 
 def test_bad_pacs_address_is_refused_before_sending(qtbot, window):
-    _fused_window(qtbot, window)
+    fused_demo(qtbot, window)
     assert not window.send_to_pacs("not an address")
     assert window.last_error

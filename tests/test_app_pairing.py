@@ -11,13 +11,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-import test_app_viewer  # noqa: E402 - its fixtures are reused below
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from viewer_fixtures import save_phantom  # noqa: E402
 
-from engine.phantom import make_phantom_pair  # noqa: E402
-
-_settings_in_tmp, window = test_app_viewer._settings_in_tmp, test_app_viewer.window
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+pytestmark = pytest.mark.usefixtures("settings_in_tmp")
 
 
 def real_pair():
@@ -100,10 +97,8 @@ def test_real_pair_with_text_patient_confirmation_roi_nudge_and_overlay(window, 
 
 
 def test_automatic_registration_runs_on_a_thread(window, qtbot, tmp_path):
-    pair = make_phantom_pair(seed=0, size=240, d=6)
-    np.save(tmp_path / "mri.npy", pair.mri.pixels)
-    np.save(tmp_path / "us.npy", pair.us.pixels)
-    assert window.open_mri(tmp_path / "mri.npy") and window.open_us(tmp_path / "us.npy")
+    mri, us = save_phantom(tmp_path, size=240)
+    assert window.open_mri(mri) and window.open_us(us)
     controller = window.pairing
     for _ in range(3):
         controller.panel.nudge_buttons[Qt.Key.Key_Right].click()

@@ -12,6 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QSpinBox, QWidget  # noqa: E402
+from viewer_fixtures import show  # noqa: E402
 
 from app import compositing  # noqa: E402
 from app.compare_view import CompareView  # noqa: E402
@@ -20,8 +21,6 @@ from app.linked_views import ViewLink  # noqa: E402
 from app.param_panel import NumberSpinBox, ParamPanel  # noqa: E402
 from app.window_level import WindowLevel, preset_window  # noqa: E402
 from engine.params import param, spec_of  # noqa: E402
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def _images(shape=(37, 31), seed=0):
@@ -134,11 +133,7 @@ def test_param_panel_is_generated_from_the_dataclass(qtbot):
 
 # ----- compare view ------------------------------------------------------------------------------
 def test_compare_view_modes_and_keyboard_toggle(qtbot):
-    view = CompareView()
-    qtbot.addWidget(view)
-    view.resize(600, 500)
-    view.show()
-    qtbot.waitExposed(view)
+    view = show(qtbot, CompareView(), (600, 500))
     a, b = _images((60, 80))
     view.set_sources({"A-img": a, "B-img": b})
     view.set_pair("A-img", "B-img")
@@ -195,9 +190,7 @@ def test_linked_views_share_centre_and_scale_across_grids(qtbot):
     fine_pane, coarse_pane = ImagePane("fine"), ImagePane("coarse")
     layout.addWidget(fine_pane, 2)  # different widths on purpose
     layout.addWidget(coarse_pane, 1)
-    host.resize(900, 400)
-    host.show()
-    qtbot.waitExposed(host)
+    show(qtbot, host, (900, 400))
     d = 6
     fine = np.random.default_rng(1).random((120, 120))
     coarse = fine.reshape(20, d, 20, d).mean(axis=(1, 3))

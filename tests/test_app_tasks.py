@@ -10,24 +10,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-import test_app_viewer  # noqa: E402 - its fixtures are reused below
 from PySide6.QtCore import QPointF  # noqa: E402
+from viewer_fixtures import fuse  # noqa: E402
 
 from app import compositing  # noqa: E402
 from app.overlay import colour_table  # noqa: E402
 
-_settings_in_tmp, window = test_app_viewer._settings_in_tmp, test_app_viewer.window
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
-
-def _fuse(qtbot, window, method, **params):
-    window.method_choice.setCurrentText(method)
-    window.fusion_dock.ensure_form()
-    for name, value in params.items():
-        window.param_panel.editors[name].setValue(value)
-    with qtbot.waitSignal(window.fusion_finished, timeout=test_app_viewer.FUSION_TIMEOUT_MS) as b:
-        assert window.fuse(method), window.last_error
-    return b.args[0]
+pytestmark = pytest.mark.usefixtures("settings_in_tmp")
 
 
 def test_open_fuse_overlay_measure_compare_two_methods_export(
@@ -40,8 +29,8 @@ def test_open_fuse_overlay_measure_compare_two_methods_export(
     assert window.mri_pane.orientation.markers is not None  # the MR file knows its orientation
 
     # fuse with two methods
-    palm = _fuse(qtbot, window, "palm", iterations=2)
-    ddfm = _fuse(qtbot, window, "ddfm-em", steps=2)
+    palm = fuse(qtbot, window, "palm", iterations=2)
+    ddfm = fuse(qtbot, window, "ddfm-em", steps=2)
     assert [r.name for r in window.results_panel.records] == [palm.name, ddfm.name]
 
     # the MRI over the US and the fused image at 40 %

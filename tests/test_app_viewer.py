@@ -1,12 +1,9 @@
 """The viewer end to end (offscreen): loading, drops, fusion on the worker thread, cancel,
-responsiveness, linked panes, metrics, export, and the automation command line."""
+responsiveness, linked panes, metrics and export (the viewer as a process: test_app_cli.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -16,48 +13,15 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from viewer_fixtures import FUSION_TIMEOUT_MS, fuse  # noqa: E402
 
 from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-FUSION_TIMEOUT_MS = 300_000
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
-
-@pytest.fixture(autouse=True)
-def _settings_in_tmp(tmp_path):
-    """Any QSettings the viewer opens by default lands in a temporary folder."""
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, restore_layout=False)
-    qtbot.addWidget(win)
-    win.resize(1300, 820)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.shutdown()
-
-
-@pytest.fixture(scope="module")
-def phantom_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("phantom")
-    pair = make_phantom_pair(seed=0, size=120, d=6)
-    mri, us = folder / "mri.npy", folder / "us.npy"
-    np.save(mri, pair.mri.pixels)
-    np.save(us, pair.us.pixels)
-    return mri, us
+pytestmark = pytest.mark.usefixtures("settings_in_tmp")
 
 
 def _drop(widget, paths):
@@ -83,12 +47,6 @@ def _drop(widget, paths):
 def _quick_palm(window, iterations=3):
     window.method_choice.setCurrentText("palm")
     window.param_panel.editors["iterations"].setValue(iterations)
-
-
-def _fuse(qtbot, window):
-    with qtbot.waitSignal(window.fusion_finished, timeout=FUSION_TIMEOUT_MS) as blocker:
-        assert window.fuse("palm")
-    return blocker.args[0]
 
 
 # ----- loading ---------------------------------------------------------------------------------
@@ -262,8 +220,7 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 # ----- export ----------------------------------------------------------------------------------
 def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
     assert window.open_demo()
-    _quick_palm(window, iterations=2)
-    record = _fuse(qtbot, window)
+    record = fuse(qtbot, window, iterations=2)
 
     npy = window.export_fused(tmp_path / "fused.npy")
     np.testing.assert_array_equal(np.load(npy), record.result.mri_estimate)  # the image shown
@@ -346,58 +303,6 @@ def test_export_of_an_earlier_result_carries_its_own_sources(qtbot, window, tmp_
     assert not any(key.startswith("Ground truth/") for key in shown)  # DICOM pair: no truth
 
 
-# ----- the command line --------------------------------------------------------------------
-def _env(tmp_path, **extra):
-    env = dict(os.environ)
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        env.pop(name, None)
-    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), **extra)
-    return env
-
-
-@pytest.mark.slow
-def test_viewer_automation_exits_cleanly(tmp_path):
-    shot = tmp_path / "out.png"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.main",
-            "--demo",
-            "--fuse",
-            "palm",
-            "--screenshot",
-            str(shot),
-            "--quit",
-        ],
-        cwd=ROOT,
-        env=_env(tmp_path, QT_QPA_PLATFORM="offscreen"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    from PIL import Image
-
-    with Image.open(shot) as image:
-        assert image.size == (1440, 860)
-
-
-@pytest.mark.slow
-def test_no_display_runs_the_headless_demo(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-c", "import sys, app.main; sys.exit(app.main.main(['--demo']))"],
-        cwd=tmp_path,
-        env=_env(tmp_path, PYTHONPATH=str(ROOT)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.splitlines()[0].startswith("No display found")
-    assert any((tmp_path / "out" / "demo").iterdir())
-
-
 def test_diffusion_fusion_shows_live_previews(qtbot, window, phantom_files, shared):
     """ddfm-em with the small fixture network: x0 previews reach the fused pane while it runs."""
     weights = shared("fixtures", "adm_tiny.pt")
@@ -446,8 +351,7 @@ def test_anonymised_exports_share_the_patients_pseudonym_and_can_blank(qtbot, wi
 
     mri, us = dicom_pair_writer(tmp_path / "src", "PATIENT-Q", 60, seed=2)
     assert window.open_mri(mri) and window.open_us(us)
-    _quick_palm(window, iterations=1)
-    _fuse(qtbot, window)
+    fuse(qtbot, window, iterations=1)
     window.act_anonymise.setChecked(True)
     first = pydicom.dcmread(window.export_fused(tmp_path / "a.dcm"))
     window.act_blank_outside.setChecked(True)
@@ -457,6 +361,6 @@ def test_anonymised_exports_share_the_patients_pseudonym_and_can_blank(qtbot, wi
     mapping = Path(window.settings.fileName()).with_name("pseudonyms.json")
     assert mapping.is_file() and "PATIENT-Q" in mapping.read_text()
     assert window.open_demo()  # PNG-like phantom: no ultrasound regions to blank outside
-    _fuse(qtbot, window)
+    fuse(qtbot, window)
     assert window.export_fused(tmp_path / "c.dcm") is None
     assert "region is not known" in window.last_error

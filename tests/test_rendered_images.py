@@ -11,11 +11,9 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("PIL")
 
 import rendered_states  # noqa: E402
-import test_app_viewer  # noqa: E402 - its settings fixture is reused below
 
-_settings_in_tmp = test_app_viewer._settings_in_tmp
 pytestmark = [
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+    pytest.mark.usefixtures("settings_in_tmp"),
     pytest.mark.slow,
 ]
 
