@@ -3,27 +3,22 @@ of a pane's view, by a transparent widget over it; nothing is painted without ma
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QPainter
 from PySide6.QtWidgets import QWidget
 
+from .pane_overlay import TextOverlay
+
 MARK_COLOUR = QColor(120, 220, 255)
-PLATE_COLOUR = QColor(0, 0, 0, 150)
 
 
-class OrientationMarks(QWidget):
+class OrientationMarks(TextOverlay):
     """Paints ``markers`` (an ``OrientationMarkers`` or None) over its parent view."""
 
     MARGIN = 6
 
     def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        super().__init__(parent, pixel_size=14, bold=True)
         self.markers = None
-        self.font_ = QFont(self.font())
-        self.font_.setPixelSize(14)
-        self.font_.setBold(True)
 
     def set_markers(self, markers) -> None:
         self.markers = markers
@@ -44,9 +39,5 @@ class OrientationMarks(QWidget):
             (mk.left, m, (h + metrics.ascent()) / 2),
             (mk.right, w - m - metrics.horizontalAdvance(mk.right), (h + metrics.ascent()) / 2),
         ):
-            plate = QRectF(x - 3, y - metrics.ascent() - 1, metrics.horizontalAdvance(text) + 6,
-                           metrics.height() + 2)
-            painter.fillRect(plate, PLATE_COLOUR)
-            painter.setPen(MARK_COLOUR)
-            painter.drawText(QPointF(x, y), text)
+            self._text(painter, x, y, text, MARK_COLOUR)
         painter.end()

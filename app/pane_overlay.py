@@ -60,31 +60,22 @@ def nice_length(target: float) -> float:
     return 10.0**exponent
 
 
-class PaneOverlay(QWidget):
-    """Transparent widget over the view that paints the four corner texts and the scale bar."""
+class TextOverlay(QWidget):
+    """A transparent widget over a pane's view (mouse events pass through it) that paints text
+    in ``font_`` (``pixel_size`` pixels high, bold or not) on translucent plates."""
 
-    MARGIN = 8
-
-    def __init__(self, parent: QWidget) -> None:
+    def __init__(self, parent: QWidget, pixel_size: int, bold: bool = False) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
-        self.title = ""
-        self.top_left: list[str] = []
-        self.top_right: list[str] = []
-        self.bottom_left: list[str] = []
-        self.bottom_right: list[str] = []
-        self.scale_bar: tuple[float, str] | None = None  # (length in screen pixels, label)
-        self.level = "full"  # one of ANNOTATION_LEVELS
-        self.hint = ""
         self.font_ = QFont(self.font())
-        self.font_.setPixelSize(12)
-        self.title_font = QFont(self.font_)
-        self.title_font.setBold(True)
-        self.title_font.setPixelSize(13)
+        self.font_.setPixelSize(pixel_size)
+        if bold:
+            self.font_.setBold(True)
 
     def _text(self, painter: QPainter, x: float, y: float, text: str, colour: QColor) -> None:
-        """Text on a translucent dark plate, readable over bright tissue too."""
+        """``text`` with its baseline starting at (x, y), in the painter's font, on a translucent
+        dark plate: readable over bright tissue too."""
         metrics = QFontMetrics(painter.font())
         plate = QRectF(
             x - 3,
@@ -95,6 +86,26 @@ class PaneOverlay(QWidget):
         painter.fillRect(plate, PLATE_COLOUR)
         painter.setPen(colour)
         painter.drawText(QPointF(x, y), text)
+
+
+class PaneOverlay(TextOverlay):
+    """Transparent widget over the view that paints the four corner texts and the scale bar."""
+
+    MARGIN = 8
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, pixel_size=12)
+        self.title = ""
+        self.top_left: list[str] = []
+        self.top_right: list[str] = []
+        self.bottom_left: list[str] = []
+        self.bottom_right: list[str] = []
+        self.scale_bar: tuple[float, str] | None = None  # (length in screen pixels, label)
+        self.level = "full"  # one of ANNOTATION_LEVELS
+        self.hint = ""
+        self.title_font = QFont(self.font_)
+        self.title_font.setBold(True)
+        self.title_font.setPixelSize(13)
 
     def shown(self) -> Corners:
         """What is drawn at the current annotation level."""
