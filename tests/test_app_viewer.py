@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from viewer_fixtures import FUSION_TIMEOUT_MS, fuse  # noqa: E402
+from viewer_fixtures import FUSION_TIMEOUT_MS, WINDOW_SIZE, fuse  # noqa: E402
 
 from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
@@ -47,6 +47,16 @@ def _drop(widget, paths):
 def _quick_palm(window, iterations=3):
     window.method_choice.setCurrentText("palm")
     window.param_panel.editors["iterations"].setValue(iterations)
+
+
+# ----- the test window ---------------------------------------------------------------------------
+@pytest.mark.window_size((1280, 720))
+def test_the_window_has_the_size_its_mark_asks_for(window):
+    assert (window.width(), window.height()) == (1280, 720)
+
+
+def test_the_window_without_a_mark_has_the_default_size(window):
+    assert (window.width(), window.height()) == WINDOW_SIZE
 
 
 # ----- loading ---------------------------------------------------------------------------------
