@@ -34,6 +34,7 @@ from .loading import LoadingMixin, fused_hint, grid_mm_per_pixel
 from .menus import build_actions
 from .metrics_panel import MetricsPanel
 from .overlay_controls import OverlayController
+from .process_memory import give_back_freed_memory, tune_allocator
 from .results import results_budget_bytes
 from .results_panel import ResultsPanel
 from .window_level import PRESET_NAMES
@@ -53,6 +54,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, restore_layout: bool = True) -> None:
         super().__init__()
+        tune_allocator()
         self.setWindowTitle(APPLICATION)
         self.setObjectName("main-window")
         self.setAcceptDrops(True)
@@ -218,6 +220,8 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
             self.metrics_panel.set_records([], None)
         self._update_compare_sources()
         self._update_enabled()
+        if len(records) < len(shown) or any(r.images_released for r in records):
+            give_back_freed_memory()  # results closed, cleared or their images released
 
     # ===== view ==================================================================================
     def _data_rect(self):

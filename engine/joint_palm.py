@@ -313,8 +313,8 @@ def joint_fuse(y_m, u, d: int, weights: JointWeights | None = None, y_u_raw=None
     state = initial_joint_state(problem, reporter.check_cancel)
     start = state.x_mri
 
-    def out(image: torch.Tensor) -> np.ndarray:
-        return problem.crop(image).detach().cpu().double().numpy()
+    def out(image: torch.Tensor) -> np.ndarray:  # a compact copy: a view would keep the padding
+        return np.array(problem.crop(image).detach().cpu().double().numpy())
 
     n = weights.iterations
     for i in range(n):

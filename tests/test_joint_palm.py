@@ -248,3 +248,10 @@ def test_padding_widens_to_fft_friendly_sides_and_crops_back():
     assert grid.low(high[::6, ::6]).shape == (108, 160)
     np.testing.assert_array_equal(grid.crop_high(padded), high)
     assert not fft_friendly(636) and fft_friendly(640) and fft_friendly(625)
+
+
+def test_palm_images_own_compact_memory(palm_result):
+    """The images a result keeps are their own arrays: a view into the padded solver grid would
+    hold the padding (and the solver's tensor) alive for as long as the viewer keeps the result."""
+    for image in (palm_result.fused, palm_result.mri_estimate):
+        assert image.flags["OWNDATA"] and image.flags["C_CONTIGUOUS"]
