@@ -220,8 +220,7 @@ class MainWindow(LoadingMixin, FusionMixin, ExportMixin, QMainWindow):
             self.metrics_panel.set_records([], None)
         self._update_compare_sources()
         self._update_enabled()
-        if len(records) < len(shown) or any(r.images_released for r in records):
-            give_back_freed_memory()  # results closed, cleared or their images released
+        give_back_freed_memory()  # a result added, closed, cleared or its images released
 
     # ===== view ==================================================================================
     def _data_rect(self):

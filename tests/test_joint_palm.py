@@ -239,15 +239,16 @@ def test_palm_us_image_improves_on_its_despeckled_input(phantom, palm_result):
 
 
 def test_padding_widens_to_fft_friendly_sides_and_crops_back():
-    # 100 x 150 MRI at d = 6, sigma 4: pad 3 gives 636 = 12 x 53 rows, 936 = 8 x 9 x 13 columns
-    grid = PaddedGrid.for_psf(6, 4.0, (100, 150))
-    assert grid.pad == 3 and grid.extra == (2, 4)  # 108 x 6 = 2^3 3^4, 160 x 6 = 2^6 3 5
-    high = np.random.default_rng(0).random((600, 900))
+    # 75 x 100 MRI at d = 4, sigma 4 (17-pixel PSF): pad 9 gives 372 = 4 x 3 x 31 rows and
+    # 472 = 8 x 59 columns; 3 and 2 more low-resolution pixels give 384 = 2^7 3 and 480 = 2^5 3 5
+    grid = PaddedGrid.for_psf(4, 4.0, (75, 100))
+    assert grid.pad == 9 and grid.extra == (3, 2)
+    high = np.random.default_rng(0).random((300, 400))
     padded = grid.high(high)
-    assert padded.shape == (648, 960) and all(fft_friendly(n) for n in padded.shape)
-    assert grid.low(high[::6, ::6]).shape == (108, 160)
+    assert padded.shape == (384, 480) and all(fft_friendly(n) for n in padded.shape)
+    assert grid.low(high[::4, ::4]).shape == (96, 120)
     np.testing.assert_array_equal(grid.crop_high(padded), high)
-    assert not fft_friendly(636) and fft_friendly(640) and fft_friendly(625)
+    assert not fft_friendly(636) and fft_friendly(640) and fft_friendly(672)
 
 
 def test_palm_images_own_compact_memory(palm_result):
