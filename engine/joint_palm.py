@@ -152,16 +152,10 @@ def fit_link(problem: JointProblem, x: torch.Tensor, g: torch.Tensor | None = No
     """Least squares of u on (1, x, |grad x|) over the unpadded field (``g``: |grad x| if known),
     by its 3x3 normal equations A^T A c = A^T u (float64; the columns are of order one)."""
     g = _gradient(x)[0] if g is None else g
-    columns = [problem.crop(v) for v in (x, g)]
-    target = problem.crop(problem.u)
-    n = float(target.numel())
-    sums = [float(torch.sum(v)) for v in columns]
-    gram = [[n, *sums], [sums[0], float(torch.sum(columns[0] * columns[0])),
-                         float(torch.sum(columns[0] * columns[1]))],
-            [sums[1], float(torch.sum(columns[0] * columns[1])),
-             float(torch.sum(columns[1] * columns[1]))]]
-    rhs = [float(torch.sum(target)), *(float(torch.sum(v * target)) for v in columns)]
-    coef = np.linalg.lstsq(np.array(gram), np.array(rhs), rcond=None)[0]
+    a_mat = torch.stack([problem.crop(v).reshape(-1) for v in (torch.ones_like(x), x, g)])
+    target = problem.crop(problem.u).reshape(-1)
+    gram, rhs = (a_mat @ a_mat.T).cpu().numpy(), (a_mat @ target).cpu().numpy()
+    coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
     return LinkFit(*(float(v) for v in coef))
 
 
