@@ -14,7 +14,6 @@ gave the same sizes at four times the system time (page faults on every image al
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 #: mallopt parameter (glibc malloc.h) and its value
@@ -23,11 +22,10 @@ M_ARENA_MAX, ARENAS = -8, 2
 
 @functools.cache
 def _libc():
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
+    """The C library the process already runs on (no search: ``find_library`` would start a
+    subprocess at the viewer's start-up); None when it is not glibc."""
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only
     except (OSError, AttributeError):
         return None
