@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import EndoFuseError, FusionCancelled
 from engine.fusion import FusionInput
@@ -133,6 +133,12 @@ class FusionWorker(QObject):
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a sentence
             self.failed.emit(_describe_failure(exc))
         finally:
+            # Back to the UI thread before this thread ends: deleteLater() on an object whose
+            # thread has finished is never carried out, so every worker (with its job, the
+            # parameters and the cancel token) would stay alive for the whole session.
+            application = QCoreApplication.instance()
+            if application is not None:
+                self.moveToThread(application.thread())
             self.done.emit()
 
     def _cancel_point(self) -> None:

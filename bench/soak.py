@@ -106,11 +106,14 @@ def viewer_rss(fusions: int, iterations: int) -> list[tuple[int, float]]:
         window.param_panel.editors["iterations"].setValue(iterations)
         loop = QEventLoop()
         window.fusion_finished.connect(lambda record: loop.quit())
+        deadline = QTimer(singleShot=True)  # one timer: never wait forever for a fusion
+        deadline.timeout.connect(loop.quit)
         for count in range(1, fusions + 1):
             if not window.fuse("palm"):
                 raise RuntimeError(window.last_error or "the fusion did not start")
-            QTimer.singleShot(600_000, loop.quit)  # never wait forever
+            deadline.start(600_000)
             loop.exec()
+            deadline.stop()
             gc.collect()
             rows.append((count, rss_mb()))
         window.shutdown()

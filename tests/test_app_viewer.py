@@ -142,6 +142,22 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     ]
 
 
+def test_finished_workers_are_deleted_with_their_jobs(qtbot, window):
+    """Each run's worker (holding its job, parameters and cancel token) goes when its thread
+    has ended: a session of many fusions must not keep one per run."""
+    import gc
+
+    from app.fusion_worker import FusionWorker
+
+    assert window.open_demo()
+    for _ in range(3):
+        fuse(qtbot, window, "palm", iterations=1)
+    qtbot.wait(50)  # lets the pending deleteLater() of the last run be carried out
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, FusionWorker)]
+    assert len(alive) <= 1, f"{len(alive)} finished fusion workers are still alive"
+
+
 def test_cancel_mid_run(qtbot, window):
     assert window.open_demo()
     _quick_palm(window, iterations=40)
