@@ -146,10 +146,6 @@ class ImagePane(QWidget):
     def content(self) -> PaneImage | None:
         return self._content
 
-    @property
-    def window(self) -> WindowLevel | None:
-        return self._window
-
     def set_image(self, content: PaneImage | None, keep_window: bool = False) -> None:
         """Show ``content`` (None clears the pane); the window goes to preset 1 unless kept."""
         self._content = content
@@ -211,6 +207,10 @@ class ImagePane(QWidget):
         self.overlay.update()
 
     # ----- window / level ------------------------------------------------------------------------
+    @property
+    def window(self) -> WindowLevel | None:
+        return self._window
+
     def set_window(self, window: WindowLevel) -> None:
         if self._content is None:
             return

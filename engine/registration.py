@@ -167,11 +167,8 @@ def bound_scale(
 
 
 def register(
-    mri: Scan,
-    us: Scan,
-    options: PairingOptions | None = None,
-    settings: RegistrationSettings | None = None,
-    reporter: ProgressReporter | None = None,
+    mri: Scan, us: Scan, options: PairingOptions | None = None, *,
+    settings: RegistrationSettings | None = None, reporter: ProgressReporter | None = None,
 ) -> RegistrationResult:
     """Register ``mri`` onto ``us`` starting from ``options.transform`` (see module docstring)."""
     import SimpleITK as sitk

@@ -58,6 +58,9 @@ class Comparison:
     mean_abs: float
     changed_fraction: float
 
+    def describe(self) -> str:
+        return f"mean |diff| {self.mean_abs:.2f}, {100 * self.changed_fraction:.2f} % changed"
+
     @property
     def ok(self) -> bool:
         return self.mean_abs <= MEAN_TOLERANCE and self.changed_fraction <= CHANGED_FRACTION
@@ -181,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     result = compare(stored, path)
                     failures += not result.ok
                     verdict = "ok" if result.ok else "DIFFERS"
-                    print(f"{path.name}: mean |diff| {result.mean_abs:.2f}, changed "
-                          f"{100 * result.changed_fraction:.2f} %  {verdict}")
+                    print(f"{path.name}: {result.describe()}  {verdict}")
         finally:
             window.shutdown()
     return 1 if failures else 0

@@ -41,6 +41,8 @@ ORTHANC_AET = "ORTHANCTEST"
         ("ORTHANC@127.0.0.1:4242", PacsAddress("ORTHANC", "127.0.0.1", 4242)),
         ("PACS@pacs.hospital.example:104", PacsAddress("PACS", "pacs.hospital.example", 104)),
         ("MY PACS@[::1]:11112", PacsAddress("MY PACS", "::1", 11112)),
+        ("PACS@pacs.hospital.example", PacsAddress("PACS", "pacs.hospital.example", 104)),
+        ("PACS@[::1]", PacsAddress("PACS", "::1", 104)),
     ],
 )
 def test_parse_pacs_address(text, expected):
@@ -51,7 +53,7 @@ def test_parse_pacs_address(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["127.0.0.1:4242", "ORTHANC@127.0.0.1", "ORTHANC@host:0", "ORTHANC@host:70000",
+    ["127.0.0.1:4242", "ORTHANC@host:0", "ORTHANC@host:70000",
      "A_VERY_LONG_AE_TITLE@host:104", "BAD\\AET@host:104", "@host:104"],
 )
 def test_bad_pacs_addresses_are_refused_with_the_expected_form(text):

@@ -30,8 +30,7 @@ def test_window_states_match_their_reference_images(qapp, tmp_path):
             if not result.ok:
                 actual = tmp_path / path.name
                 stored.save(actual)
-                failures.append(f"{path.name}: mean |diff| {result.mean_abs:.2f}, "
-                                f"{100 * result.changed_fraction:.2f} % changed (now: {actual})")
+                failures.append(f"{path.name}: {result.describe()} (now: {actual})")
     finally:
         window.shutdown()
         restore()

@@ -1,7 +1,8 @@
 """Send DICOM files to a PACS: C-ECHO to check the connection, then C-STORE (pynetdicom).
 
 A PACS is named ``AET@HOST:PORT`` (``ORTHANC@127.0.0.1:4242``; an IPv6 host in brackets,
-``PACS@[::1]:104``). Every failure becomes a :class:`PacsError` whose sentence says what to check:
+``PACS@[::1]:104``; without ``:PORT`` the DICOM port 104). Every failure becomes a
+:class:`PacsError` whose sentence says what to check:
 the address (no connection, timeout), the AE titles (association rejected), or the archive's
 answer (C-STORE status other than success or warning). Timeouts are checked first
 (more than 0, at most :data:`MAX_TIMEOUT_S` seconds). Files exported only to be sent live in a
@@ -24,7 +25,11 @@ from ..errors import EndoFuseError
 
 #: AE titles: 1 to 16 characters of the default character repertoire, no backslash
 AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
-PACS_ADDRESS = re.compile(r"^(?P<aet>[^@]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+):(?P<port>\d+)$")
+PACS_ADDRESS = re.compile(
+    r"^(?P<aet>[^@]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+)(?::(?P<port>\d+))?$"
+)
+#: the port registered for DICOM (PS3.8 Annex G), used when an address names none
+DICOM_PORT = 104
 DEFAULT_CALLING_AET = "ENDOFUSE"
 #: C-STORE statuses that mean "stored" (success, and the warnings coercion/elements discarded)
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
@@ -43,7 +48,7 @@ class PacsAddress:
 
     ae_title: str
     host: str
-    port: int
+    port: int = DICOM_PORT
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -51,14 +56,15 @@ class PacsAddress:
 
 
 def parse_pacs_address(text: str) -> PacsAddress:
-    """``AET@HOST:PORT`` -> :class:`PacsAddress`, or :class:`PacsError` with the expected form."""
+    """``AET@HOST[:PORT]`` -> :class:`PacsAddress`, or :class:`PacsError` with the expected form."""
     match = PACS_ADDRESS.match(text.strip())
     if match is None:
         raise PacsError(
             f"'{text}' is not a PACS address; write it as AET@HOST:PORT, "
-            "e.g. ORTHANC@127.0.0.1:4242."
+            "e.g. ORTHANC@127.0.0.1:4242 (port 104 when left out)."
         )
-    aet, host, port = match["aet"], match["host"].strip("[]"), int(match["port"])
+    aet, host = match["aet"], match["host"].strip("[]")
+    port = DICOM_PORT if match["port"] is None else int(match["port"])
     _check_ae_title(aet)
     if not 1 <= port <= 65535:
         raise PacsError(f"The port {port} in '{text}' is not between 1 and 65535.")

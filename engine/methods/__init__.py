@@ -38,6 +38,7 @@ def run(
     method: str,
     fusion_input: FusionInput,
     params: Any | None = None,
+    *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     generator: Any | None = None,

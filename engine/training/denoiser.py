@@ -39,13 +39,14 @@ from .loop import Trainer, seeded_init_
 class DespecklerTrainingConfig:
     """Architecture and optimisation of the despeckler training (module docstring)."""
 
+    # the network
     depth: int = 10
     features: int = 32
     dilations: tuple[int, ...] | None = None
+    # the training patches and their simulated speckle (ranges sampled per patch)
     patch: int = 48
     batch: int = 24
-    steps: int = 3000
-    lr: float = 1e-3
+    with_textures: bool = True
     gamma_min: float = 0.02
     gamma_max: float = 0.3
     gain_min: float = 0.4
@@ -53,7 +54,9 @@ class DespecklerTrainingConfig:
     offset_min: float = -0.1
     offset_max: float = 0.6
     noise_std: float | None = None
-    with_textures: bool = True
+    # the optimisation
+    steps: int = 3000
+    lr: float = 1e-3
     seed: int = 0
 
 
