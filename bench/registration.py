@@ -34,6 +34,8 @@ from engine.registration import RegistrationSettings, compose, register  # noqa:
 from engine.scan import Scan, ScanInfo  # noqa: E402
 
 DATA1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "data1"
+#: MRI pixels a side of the Data1 field registered (its central part; see :func:`data1_case`)
+DATA1_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Case:
     mri: Scan
     us: Scan
     truth: AffineTransform2D
+    #: the moved MRI's pixels that come from the MRI (None: all of them)
+    mri_mask: np.ndarray | None = None
 
 
 def random_pose(
@@ -64,17 +68,20 @@ def random_pose(
 
 def moved_mri(
     source: np.ndarray, margin: int, spacing: float, size: int, truth: AffineTransform2D
-) -> np.ndarray:
-    """``M'(q) = M(T^-1 q)`` on the ``size`` x ``size`` MRI grid at ``spacing`` mm.
+) -> tuple[np.ndarray, np.ndarray]:
+    """``M'(q) = M(T^-1 q)`` on the ``size`` x ``size`` MRI grid at ``spacing`` mm, and where
+    ``T^-1 q`` falls on ``source`` (elsewhere its edge pixels are repeated).
 
-    ``source`` holds the MRI with ``margin`` extra pixels on each side (0 for Data1).
+    ``source`` holds the MRI with ``margin`` extra pixels on each side.
     """
     from scipy import ndimage
 
     grid = np.arange(size) * spacing
     points = np.stack(np.meshgrid(grid, grid, indexing="xy"), axis=-1)
     back = truth.inverse().apply(points) / spacing + margin
-    return ndimage.map_coordinates(source, [back[..., 1], back[..., 0]], order=3, mode="nearest")
+    inside = np.all((back >= -0.5) & (back <= np.array(source.shape[::-1]) - 0.5), axis=-1)
+    moved = ndimage.map_coordinates(source, [back[..., 1], back[..., 0]], order=3, mode="nearest")
+    return moved, inside
 
 
 def phantom_case(rng, seed: int, size: int, d: int, limits, matrix=None) -> Case:
@@ -88,7 +95,7 @@ def phantom_case(rng, seed: int, size: int, d: int, limits, matrix=None) -> Case
     truth = random_pose(rng, field, *limits, center=(field / 2, field / 2))
     if matrix is not None:
         truth = AffineTransform2D(matrix, truth.translation, truth.center, "truth")
-    mri = moved_mri(big.mri.pixels, margin, d * step, size // d, truth)
+    mri, _ = moved_mri(big.mri.pixels, margin, d * step, size // d, truth)
     us = big.us.pixels[margin * d : margin * d + size, margin * d : margin * d + size]
     info = ScanInfo(modality="US", pixel_spacing_mm=(step, step))
     return Case(
@@ -98,14 +105,23 @@ def phantom_case(rng, seed: int, size: int, d: int, limits, matrix=None) -> Case
     )
 
 
-def data1_case(rng, limits) -> Case:
+def data1_case(rng, limits, side: int = DATA1_SIDE) -> Case:
+    """Data1's central ``side`` x ``side`` MRI pixels (``6 side`` US pixels) moved by a pose.
+
+    The moved MRI is sampled from the whole 100 x 100 MRI around that field (``margin`` pixels a
+    side), so with ``side`` 64 no pose within the default limits reads outside the MRI; the US is
+    cropped to the same field. With ``side`` 100 the moved MRI repeats its edge pixels.
+    """
     from engine.io import load_scan
 
     mri, us = load_scan(DATA1 / "irm.mat"), load_scan(DATA1 / "us.mat")
-    field = float(us.shape[0])  # neither file has a spacing: US pixel = 1 unit, MRI = 6
+    d = us.shape[0] // mri.shape[0]  # neither file has a spacing: US pixel = 1 unit, MRI = d
+    margin = (mri.shape[0] - side) // 2
+    field = float(side * d)
     truth = random_pose(rng, field, *limits, center=(field / 2, field / 2))
-    moved = moved_mri(mri.pixels, 0, 6.0, mri.shape[0], truth)
-    return Case(mri.with_pixels(moved), us, truth)
+    moved, inside = moved_mri(mri.pixels, margin, float(d), side, truth)
+    field_us = us.pixels[margin * d : (margin + side) * d, margin * d : (margin + side) * d]
+    return Case(mri.with_pixels(moved), us.with_pixels(field_us), truth, inside)
 
 
 def rms_error_pixels(
@@ -132,6 +148,14 @@ def main(argv=None) -> int:
     parser.add_argument("--max-scale", type=float, default=0.1)
     parser.add_argument("--max-shift", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data1-side", type=int, default=100, help="Data1 MRI pixels a side registered (<= 100)"
+    )
+    parser.add_argument(
+        "--no-mri-mask",
+        action="store_true",
+        help="do not tell the registration which moved MRI pixels repeat the MRI's edge",
+    )
     args = parser.parse_args(argv)
     limits = (args.max_angle, args.max_scale, args.max_shift)
     settings = RegistrationSettings()
@@ -141,7 +165,7 @@ def main(argv=None) -> int:
         errors, times, absolute = [], [], []
         reference = AffineTransform2D()
         if data == "data1":
-            case = data1_case(np.random.default_rng(0), (0.0, 0.0, 0.0))
+            case = data1_case(np.random.default_rng(0), (0.0, 0.0, 0.0), args.data1_side)
             found = register(case.mri, case.us, settings=settings)
             reference = found.transform
             print(
@@ -153,11 +177,12 @@ def main(argv=None) -> int:
             case = (
                 phantom_case(rng, index, args.size, 6, limits)
                 if data == "phantom"
-                else data1_case(rng, limits)
+                else data1_case(rng, limits, args.data1_side)
             )
+            mask = None if args.no_mri_mask else case.mri_mask
             t0 = time.perf_counter()
             try:
-                result = register(case.mri, case.us, settings=settings)
+                result = register(case.mri, case.us, settings=settings, mri_mask=mask)
                 found, verdict = result.transform, result.stages
                 spacing = case.us.info.pixel_spacing_mm or (1.0, 1.0)
                 error = rms_error_pixels(found, compose(case.truth, reference), case.us, spacing)

@@ -71,8 +71,14 @@ class RegistrationSettings:
     #: largest and smallest optimiser step, in US pixels of shift
     max_step_px: float = 10.0
     min_step_px: float = 0.05
-    #: largest step of the refine stage, in US pixels of shift (it starts close)
+    #: largest and smallest step of the refine stage, in US pixels of shift (it starts close,
+    #: and stops only where the link's correlation is flat to a hundredth of a pixel)
     refine_step_px: float = 2.0
+    refine_min_step_px: float = 0.01
+    #: the link is fitted again at the refined pose and the refine run again, at most so many
+    #: times in all, until the pose moves less than ``refine_tolerance_px`` (RMS over the region)
+    refine_rounds: int = 3
+    refine_tolerance_px: float = 0.05
     #: the step shrinks by this factor each time the gradient turns back
     relaxation: float = 0.8
     seed: int = 1
@@ -104,7 +110,7 @@ class RegistrationSettings:
             sigmas=(0.0,) if refine else self.sigmas,
             sampling=(1.0,) if refine else self.sampling,
             max_step_px=self.refine_step_px if refine else self.max_step_px,
-            min_step_px=self.min_step_px,
+            min_step_px=self.refine_min_step_px if refine else self.min_step_px,
             relaxation=self.relaxation,
             bins=self.bins,
             seed=self.seed,
@@ -169,15 +175,22 @@ def bound_scale(
 def register(
     mri: Scan, us: Scan, options: PairingOptions | None = None, *,
     settings: RegistrationSettings | None = None, reporter: ProgressReporter | None = None,
+    mri_mask: np.ndarray | None = None,
 ) -> RegistrationResult:
-    """Register ``mri`` onto ``us`` starting from ``options.transform`` (see module docstring)."""
+    """Register ``mri`` onto ``us`` starting from ``options.transform`` (see module docstring).
+
+    ``mri_mask`` (bool, the MRI's shape) marks the MRI pixels that hold image content, e.g. not
+    the padding of a reformatted MRI; US samples that fall elsewhere do not count. None: all do.
+    """
+    if mri_mask is not None and np.shape(mri_mask) != mri.shape:
+        raise ValueError(f"mri_mask has the shape {np.shape(mri_mask)}, the MRI {mri.shape}")
     import SimpleITK as sitk
 
     s = settings or RegistrationSettings()
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(s.threads)
     try:
-        return _register(mri, us, options or PairingOptions(), s, reporter)
+        return _register(mri, us, options or PairingOptions(), s, reporter, mri_mask)
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
@@ -188,6 +201,7 @@ def _register(
     options: PairingOptions,
     s: RegistrationSettings,
     reporter: ProgressReporter | None,
+    mri_mask: np.ndarray | None,
 ) -> RegistrationResult:
     import SimpleITK as sitk
 
@@ -196,13 +210,16 @@ def _register(
     reporter.check_cancel()
     report = plan_pair(mri, us, options)
     geometry, roi = report.geometry, report.roi.roi
-    frame = FeatureFrame(us.pixels[roi.rows, roi.cols], mri.pixels, geometry, roi, s.margin)
+    frame = FeatureFrame(
+        us.pixels[roi.rows, roi.cols], mri.pixels, geometry, roi, s.margin, mri_mask, s.mri_sigma_px
+    )
     edges = frame.edges(s.us_edge_px, s.mri_sigma_px, s.edge_step_px)
     start = options.transform
     levels = len(s.shrink)
     runner = StageRunner(
         reporter,
-        (s.rigid_iterations + s.affine_iterations) * levels + s.refine_iterations,
+        (s.rigid_iterations + s.affine_iterations) * levels
+        + s.refine_iterations * s.refine_rounds,
         min(geometry.us_spacing) * min(1.0, min(roi.w, roi.h) / FIELD_PER_MAX_STEP / s.max_step_px),
         min(mri.shape),
     )
@@ -221,11 +238,10 @@ def _register(
         affine_metric = metric_value(edges, affine, s.bins)
         if affine_metric <= after:
             pose, after, stages = affine, affine_metric, "rigid+affine"
-    if s.refine_iterations > 0:
-        link = frame.link(pose, s.us_link_px, s.mri_sigma_px, s.link_step_px)
-        refined = _affine(runner, link, pose, s.schedule(s.refine_iterations, "refine"), start, s)
-        if metric_value(link, refined, s.bins) <= metric_value(link, pose, s.bins):
-            pose, after, stages = refined, metric_value(edges, refined, s.bins), f"{stages}+refine"
+    if s.refine_iterations > 0 and s.refine_rounds > 0:
+        refined = _refine(runner, frame, pose, start, s)
+        if refined is not pose:
+            pose, stages = refined, f"{stages}+refine"
     result = pose.with_source(f"automatic (Mattes MI of edges, {stages})")
     try:
         check_invertible(result, "The registration result")
@@ -245,3 +261,24 @@ def _affine(runner, pair, initial, schedule, start, settings) -> AffineTransform
     affine = to_sitk(initial)
     runner.run(pair, schedule, affine)
     return bound_scale(from_sitk(affine, "affine"), start, settings.scale_bounds)
+
+
+def _refine(runner, frame, pose, start, settings) -> AffineTransform2D:
+    """Rounds of (fit the link at ``pose``, optimise the pose on it); ``pose`` when none helps.
+
+    A round is kept when it does not make the correlation of its own link worse; the rounds stop
+    when one moves the pose less than ``refine_tolerance_px``. Refitting matters: with the link
+    of the first pose only, the optimum depends on where the registration started.
+    """
+    s = settings
+    schedule = s.schedule(s.refine_iterations, "refine")
+    for _ in range(s.refine_rounds):
+        link = frame.link(pose, s.us_link_px, s.mri_sigma_px, s.link_step_px)
+        refined = _affine(runner, link, pose, schedule, start, s)
+        if metric_value(link, refined, s.bins) > metric_value(link, pose, s.bins):
+            break
+        moved = frame.rms_shift_px(refined, pose)
+        pose = refined
+        if moved < s.refine_tolerance_px:
+            break
+    return pose

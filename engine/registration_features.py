@@ -1,5 +1,9 @@
 """What the registration compares: gradient magnitudes, then the US against an MRI-made US.
 
+US samples whose MRI point lies outside the MRI's valid area (``mri_mask``, eroded by the reach
+of the MRI smoothing: features there would mix in pixels that hold no image) are left out of both
+metrics and of the link fit; by default the valid area is the MRI's whole grid.
+
 Both feature pairs live in millimetres: the fixed image is the US region of interest sampled every
 ``step`` US pixels after its smoothing (a finer grid would only repeat what the smoothing
 averaged), the moving one is on the MRI grid, placed at ``mri_origin`` with the MRI spacing.
@@ -36,10 +40,24 @@ class FeatureFrame:
         geometry: PairGeometry,
         roi: Roi,
         margin: float,
+        mri_mask: np.ndarray | None = None,
+        mri_sigma_px: float = 1.0,
     ):
         self.us_region, self.mri, self.geometry, self.margin = us_region, mri, geometry, margin
+        #: MRI pixels that hold image content, less ``2 mri_sigma_px`` pixels at their edge; None
+        #: when the whole grid does
+        self.mri_valid = None if mri_mask is None else _eroded(mri_mask, 2 * mri_sigma_px)
         (self.sy, self.sx) = geometry.us_spacing
         self.origin = (roi.x * self.sx, roi.y * self.sy)
+
+    def rms_shift_px(self, a: AffineTransform2D, b: AffineTransform2D) -> float:
+        """RMS over the region of ``|a(p) - b(p)|``, in US pixels (on a 9 x 9 grid of points)."""
+        h, w = self.us_region.shape
+        xs = self.origin[0] + np.linspace(0, w, 9) * self.sx
+        ys = self.origin[1] + np.linspace(0, h, 9) * self.sy
+        points = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1)
+        diff = (a.apply(points) - b.apply(points)) / np.array([self.sx, self.sy])
+        return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
 
     def _fixed(self, pixels: np.ndarray, step: int):
         fixed = image(pixels[::step, ::step], (self.sy * step, self.sx * step), self.origin)
@@ -47,6 +65,15 @@ class FeatureFrame:
 
     def _moving(self, pixels: np.ndarray):
         return image(pixels, self.geometry.mri_spacing, self.geometry.mri_origin)
+
+    def _moving_mask(self):
+        if self.mri_valid is None:
+            return None
+        import SimpleITK as sitk
+
+        mask = sitk.GetImageFromArray(self.mri_valid.astype(np.uint8))
+        mask.CopyInformation(self._moving(self.mri_valid))
+        return mask
 
     def edges(self, us_sigma_px: float, mri_sigma_px: float, step: int) -> FeaturePair:
         """Gradient magnitudes of both (item 1 of the module docstring)."""
@@ -56,7 +83,7 @@ class FeatureFrame:
             ndimage.gaussian_gradient_magnitude(self.us_region, us_sigma_px), step
         )
         moving = self._moving(ndimage.gaussian_gradient_magnitude(self.mri, mri_sigma_px))
-        return FeaturePair(fixed, moving, mask, "mi")
+        return FeaturePair(fixed, moving, mask, "mi", self._moving_mask())
 
     def link(
         self, pose: AffineTransform2D, us_sigma_px: float, mri_sigma_px: float, step: int
@@ -75,16 +102,24 @@ class FeatureFrame:
         )
         (my, mx) = self.geometry.mri_spacing
         q = (pose.apply(points) - np.asarray(self.geometry.mri_origin)) / np.array([mx, my])
+        inside = self._on_mri(q[:, 1], q[:, 0])
+        q, rows, cols = q[inside], rows[inside], cols[inside]
         design = np.stack(
-            [
-                ndimage.map_coordinates(b, [q[:, 1], q[:, 0]], order=1, mode="nearest")
-                for b in basis
-            ],
-            axis=-1,
+            [ndimage.map_coordinates(b, [q[:, 1], q[:, 0]], order=1) for b in basis], axis=-1
         )
         c, *_ = np.linalg.lstsq(design, us[rows, cols], rcond=None)
         pseudo = np.tensordot(c, np.stack(basis), axes=1)
-        return FeaturePair(fixed, self._moving(pseudo), mask, "cc")
+        return FeaturePair(fixed, self._moving(pseudo), mask, "cc", self._moving_mask())
+
+    def _on_mri(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Whether MRI pixel coordinates (r, c) lie on the grid and in its valid area."""
+        h, w = self.mri.shape
+        inside = (r >= 0) & (r <= h - 1) & (c >= 0) & (c <= w - 1)
+        if self.mri_valid is not None:
+            near_r = np.clip(np.rint(r), 0, h - 1).astype(int)
+            near_c = np.clip(np.rint(c), 0, w - 1).astype(int)
+            inside &= self.mri_valid[near_r, near_c]
+        return inside
 
 
 def link_basis(mri: np.ndarray, sigma_px: float) -> list[np.ndarray]:
@@ -102,3 +137,15 @@ def _array(sitk_image) -> np.ndarray:
     import SimpleITK as sitk
 
     return sitk.GetArrayFromImage(sitk_image)
+
+
+def _eroded(mask: np.ndarray, pixels: float) -> np.ndarray:
+    """``mask`` less every pixel within ``pixels`` of a pixel outside it (the grid's edge is not
+    an edge of the content: outside the grid the metric samples nothing anyway)."""
+    from scipy import ndimage
+
+    inside = np.asarray(mask, dtype=bool)
+    if inside.all():
+        return inside
+    distance = ndimage.distance_transform_edt(np.pad(inside, 1, constant_values=True))
+    return distance[1:-1, 1:-1] > pixels

@@ -35,6 +35,9 @@ class FeaturePair:
     moving: object  # SimpleITK.Image, MRI frame in mm
     mask: object  # SimpleITK.Image (uint8) on the fixed grid
     metric: str
+    #: SimpleITK.Image (uint8) on the moving grid: US samples whose MRI point falls on a 0 are left
+    #: out of the metric (None: every MRI point inside the MRI's grid counts)
+    moving_mask: object = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ def _set_metric(method, pair: FeaturePair, bins: int) -> None:
     else:
         method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
     method.SetMetricFixedMask(pair.mask)
+    if pair.moving_mask is not None:
+        method.SetMetricMovingMask(pair.moving_mask)
     method.SetInterpolator(sitk.sitkLinear)
 
 
