@@ -75,10 +75,6 @@ class RegistrationSettings:
     #: and stops only where the link's correlation is flat to a hundredth of a pixel)
     refine_step_px: float = 2.0
     refine_min_step_px: float = 0.01
-    #: the link is fitted again at the refined pose and the refine run again, at most so many
-    #: times in all, until the pose moves less than ``refine_tolerance_px`` (RMS over the region)
-    refine_rounds: int = 3
-    refine_tolerance_px: float = 0.05
     #: the step shrinks by this factor each time the gradient turns back
     relaxation: float = 0.8
     seed: int = 1
@@ -219,7 +215,7 @@ def _register(
     runner = StageRunner(
         reporter,
         (s.rigid_iterations + s.affine_iterations) * levels
-        + s.refine_iterations * s.refine_rounds,
+        + s.refine_iterations,
         min(geometry.us_spacing) * min(1.0, min(roi.w, roi.h) / FIELD_PER_MAX_STEP / s.max_step_px),
         min(mri.shape),
     )
@@ -238,9 +234,10 @@ def _register(
         affine_metric = metric_value(edges, affine, s.bins)
         if affine_metric <= after:
             pose, after, stages = affine, affine_metric, "rigid+affine"
-    if s.refine_iterations > 0 and s.refine_rounds > 0:
-        refined = _refine(runner, frame, pose, start, s)
-        if refined is not pose:
+    if s.refine_iterations > 0:
+        link = frame.link(pose, s.us_link_px, s.mri_sigma_px, s.link_step_px)
+        refined = _affine(runner, link, pose, s.schedule(s.refine_iterations, "refine"), start, s)
+        if metric_value(link, refined, s.bins) <= metric_value(link, pose, s.bins):
             pose, stages = refined, f"{stages}+refine"
     result = pose.with_source(f"automatic (Mattes MI of edges, {stages})")
     try:
@@ -262,23 +259,3 @@ def _affine(runner, pair, initial, schedule, start, settings) -> AffineTransform
     runner.run(pair, schedule, affine)
     return bound_scale(from_sitk(affine, "affine"), start, settings.scale_bounds)
 
-
-def _refine(runner, frame, pose, start, settings) -> AffineTransform2D:
-    """Rounds of (fit the link at ``pose``, optimise the pose on it); ``pose`` when none helps.
-
-    A round is kept when it does not make the correlation of its own link worse; the rounds stop
-    when one moves the pose less than ``refine_tolerance_px``. Refitting matters: with the link
-    of the first pose only, the optimum depends on where the registration started.
-    """
-    s = settings
-    schedule = s.schedule(s.refine_iterations, "refine")
-    for _ in range(s.refine_rounds):
-        link = frame.link(pose, s.us_link_px, s.mri_sigma_px, s.link_step_px)
-        refined = _affine(runner, link, pose, schedule, start, s)
-        if metric_value(link, refined, s.bins) > metric_value(link, pose, s.bins):
-            break
-        moved = frame.rms_shift_px(refined, pose)
-        pose = refined
-        if moved < s.refine_tolerance_px:
-            break
-    return pose

@@ -50,15 +50,6 @@ class FeatureFrame:
         (self.sy, self.sx) = geometry.us_spacing
         self.origin = (roi.x * self.sx, roi.y * self.sy)
 
-    def rms_shift_px(self, a: AffineTransform2D, b: AffineTransform2D) -> float:
-        """RMS over the region of ``|a(p) - b(p)|``, in US pixels (on a 9 x 9 grid of points)."""
-        h, w = self.us_region.shape
-        xs = self.origin[0] + np.linspace(0, w, 9) * self.sx
-        ys = self.origin[1] + np.linspace(0, h, 9) * self.sy
-        points = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1)
-        diff = (a.apply(points) - b.apply(points)) / np.array([self.sx, self.sy])
-        return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
-
     def _fixed(self, pixels: np.ndarray, step: int):
         fixed = image(pixels[::step, ::step], (self.sy * step, self.sx * step), self.origin)
         return fixed, inner_mask(pixels[::step, ::step].shape, self.margin, fixed)
