@@ -19,10 +19,11 @@ The metric is
     MI(T) = sum_{a,b} p(a, b; T) log( p(a, b; T) / (p_U(a) p_M(b; T)) )
 
 (Parzen-window histograms of ``bins`` bins) over a regular grid of the US samples inside the
-region less ``margin`` of its side on each side: samples that a moved MRI leaves uncovered would
-otherwise bias it. The scale of an affine result is bounded (:func:`bound_scale`: the singular
-values of its change from ``T0`` within ``scale_bounds``), and a stage is kept only when it does
-not make its own metric worse.
+region less ``margin`` of its side on each side (samples that a moved MRI leaves uncovered would
+otherwise bias it) whose MRI point falls on the MRI's valid area (``mri_mask`` of
+:func:`register`; by default its whole grid). The scale of an affine result is bounded
+(:func:`bound_scale`: the singular values of its change from ``T0`` within ``scale_bounds``), and
+a stage is kept only when it does not make its own metric worse.
 
 Why SimpleITK: it is the maintained, wheel-installable (no compiler) Python interface of ITK, whose
 ``ImageRegistrationMethod`` provides exactly these metrics, transforms, optimiser and pyramid, with
@@ -30,9 +31,11 @@ iteration events that we turn into progress reports and cancel points
 (:class:`~engine.progress.ProgressReporter`); ITK-elastix would need parameter-map text files and
 offers no cancel.
 
-The run is judged against its start: when the edge metric of the result is worse than that of the
-starting pose (by more than :data:`WORSE_TOLERANCE`), or the result is not safely invertible,
-:class:`~engine.errors.RegistrationError` says so and the caller keeps the previous pose.
+The run is judged against its start: when the edge metric after the edge stages (the refine is
+judged by its own metric, which may trade a little edge MI for a better link) is worse than that
+of the starting pose (by more than :data:`WORSE_TOLERANCE`), or the result is not safely
+invertible, :class:`~engine.errors.RegistrationError` says so and the caller keeps the previous
+pose.
 """
 
 from __future__ import annotations
@@ -116,7 +119,8 @@ class RegistrationSettings:
 
 @dataclass(frozen=True)
 class RegistrationResult:
-    """The transform found, the edge metric (negative MI) before and after, the stages kept."""
+    """The transform found, the edge metric (negative MI) at the start and after the edge
+    stages, the stages kept."""
 
     transform: AffineTransform2D
     metric_before: float
@@ -169,8 +173,12 @@ def bound_scale(
 
 
 def register(
-    mri: Scan, us: Scan, options: PairingOptions | None = None, *,
-    settings: RegistrationSettings | None = None, reporter: ProgressReporter | None = None,
+    mri: Scan,
+    us: Scan,
+    options: PairingOptions | None = None,
+    *,
+    settings: RegistrationSettings | None = None,
+    reporter: ProgressReporter | None = None,
     mri_mask: np.ndarray | None = None,
 ) -> RegistrationResult:
     """Register ``mri`` onto ``us`` starting from ``options.transform`` (see module docstring).
@@ -214,8 +222,7 @@ def _register(
     levels = len(s.shrink)
     runner = StageRunner(
         reporter,
-        (s.rigid_iterations + s.affine_iterations) * levels
-        + s.refine_iterations,
+        (s.rigid_iterations + s.affine_iterations) * levels + s.refine_iterations,
         min(geometry.us_spacing) * min(1.0, min(roi.w, roi.h) / FIELD_PER_MAX_STEP / s.max_step_px),
         min(mri.shape),
     )
@@ -258,4 +265,3 @@ def _affine(runner, pair, initial, schedule, start, settings) -> AffineTransform
     affine = to_sitk(initial)
     runner.run(pair, schedule, affine)
     return bound_scale(from_sitk(affine, "affine"), start, settings.scale_bounds)
-

@@ -2,7 +2,8 @@
 
 US samples whose MRI point lies outside the MRI's valid area (``mri_mask``, eroded by the reach
 of the MRI smoothing: features there would mix in pixels that hold no image) are left out of both
-metrics and of the link fit; by default the valid area is the MRI's whole grid.
+metrics and of the link fit, so that those pixels do not change either; by default the valid
+area is the MRI's whole grid.
 
 Both feature pairs live in millimetres: the fixed image is the US region of interest sampled every
 ``step`` US pixels after its smoothing (a finer grid would only repeat what the smoothing
@@ -44,9 +45,11 @@ class FeatureFrame:
         mri_sigma_px: float = 1.0,
     ):
         self.us_region, self.mri, self.geometry, self.margin = us_region, mri, geometry, margin
-        #: MRI pixels that hold image content, less ``2 mri_sigma_px`` pixels at their edge; None
-        #: when the whole grid does
-        self.mri_valid = None if mri_mask is None else _eroded(mri_mask, 2 * mri_sigma_px)
+        #: MRI pixels that hold image content, less the reach of the MRI smoothing (scipy's kernel
+        #: stops at 4 sigma) and of the linear interpolation (1 pixel) at their edge; None when
+        #: the whole grid does
+        reach = 4 * mri_sigma_px + 1
+        self.mri_valid = None if mri_mask is None else _eroded(mri_mask, reach)
         (self.sy, self.sx) = geometry.us_spacing
         self.origin = (roi.x * self.sx, roi.y * self.sy)
 

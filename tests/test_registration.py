@@ -213,3 +213,53 @@ def test_two_runs_on_one_pair_give_the_same_transform():
     first, second = (register(case.mri, case.us).transform for _ in range(2))
     assert first == second
     assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads  # restored
+
+
+def _frames_with_invented_border(mask):
+    """FeatureFrames of a phantom pair with its own MRI and with noise on the MRI's border."""
+    from engine.pairing import PairingOptions, plan_pair
+    from engine.registration_features import FeatureFrame
+
+    pair = make_phantom_pair(0, 240, 6)
+    mri = pair.mri.pixels
+    invented = mri.copy()
+    border = np.zeros(mri.shape, dtype=bool)
+    border[:8, :] = border[:, :8] = True  # as a moved MRI that repeats its edge, or padding
+    noise = np.random.default_rng(0).uniform(mri.min(), mri.max(), mri.shape)
+    invented[border] = noise[border]
+    report = plan_pair(pair.mri, pair.us, PairingOptions())
+    us = pair.us.pixels[report.roi.roi.rows, report.roi.roi.cols]
+    valid = ~border if mask else None
+    frames = [
+        FeatureFrame(us, m, report.geometry, report.roi.roi, 0.1, valid) for m in (mri, invented)
+    ]
+    return frames, report.geometry.roi_center
+
+
+@pytest.mark.parametrize("feature", ["edges", "link"])
+def test_the_mri_mask_keeps_invented_mri_pixels_out_of_the_metrics(feature):
+    from engine.registration_sitk import metric_value
+
+    def metrics(mask):
+        frames, center = _frames_with_invented_border(mask)
+        moved = AffineTransform2D.from_parameters(3.0, 1.04, (2.0, -1.5), center)
+        poses = [AffineTransform2D(center=center), moved]
+        values = []
+        for frame in frames:
+            pair = (
+                frame.edges(4.0, 1.0, 5)
+                if feature == "edges"
+                else frame.link(poses[0], 4.0, 1.0, 3)
+            )
+            values.append([metric_value(pair, pose, 32) for pose in poses])
+        return np.array(values)
+
+    masked, unmasked = metrics(True), metrics(False)
+    np.testing.assert_allclose(masked[0], masked[1], rtol=1e-9)  # the noise is not seen
+    assert np.max(np.abs(unmasked[0] - unmasked[1])) > 1e-3  # without the mask it is
+
+
+def test_an_mri_mask_of_another_shape_is_refused():
+    pair = make_phantom_pair(0, 120, 6)
+    with pytest.raises(ValueError, match="shape"):
+        register(pair.mri, pair.us, mri_mask=np.ones((3, 3), dtype=bool))
