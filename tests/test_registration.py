@@ -263,3 +263,31 @@ def test_an_mri_mask_of_another_shape_is_refused():
     pair = make_phantom_pair(0, 120, 6)
     with pytest.raises(ValueError, match="shape"):
         register(pair.mri, pair.us, mri_mask=np.ones((3, 3), dtype=bool))
+
+
+def test_the_refine_is_judged_by_the_link_and_the_divergence_check_by_the_edge_stages(
+    monkeypatch,
+):
+    import engine.registration as registration
+
+    pair = make_phantom_pair(0, 120, 6)
+    real_affine = registration._affine
+
+    def tagged(runner, feature_pair, initial, schedule, start, settings):
+        found = real_affine(runner, feature_pair, initial, schedule, start, settings)
+        return found.with_source("refined") if schedule.stage == "refine" else found
+
+    def metric(feature_pair, transform, bins):
+        refined = transform.source == "refined"
+        if feature_pair.metric == "cc":  # the link: the refine improves it
+            return -0.7 if refined else -0.5
+        if transform.source == "identity":  # the edges at the start
+            return -0.9
+        return -0.1 if refined else -0.95  # the refine trades edge MI for the link
+
+    monkeypatch.setattr(registration, "_affine", tagged)
+    monkeypatch.setattr(registration, "metric_value", metric)
+    few = RegistrationSettings(rigid_iterations=2, affine_iterations=2, refine_iterations=2)
+    result = register(pair.mri, pair.us, settings=few)
+    assert result.stages == "rigid+affine+refine"
+    assert (result.metric_before, result.metric_after) == (-0.9, -0.95)
