@@ -3,9 +3,14 @@
 For each case a random pose T (rotation up to ``--max-angle`` degrees about the centre of the field,
 per-axis scale in [1 - s, 1 + s], translation up to ``--max-shift`` of the field per axis) moves the
 MRI: the moved MRI is ``M'(q) = M(T^-1(q))`` (cubic spline; on the phantom the MRI is simulated on a
-larger field and cropped, so no border is invented; on Data1 the edge pixels are repeated). The
-registration from the identity should return T; the error is the RMS over the US field of
-``|T_found(p) - T(p)|`` in US pixels. A case passes below 1 US pixel.
+larger field and cropped, so no border is invented). On Data1 the whole 600 x 600 US and the
+whole 100 x 100 MRI are registered (``--data1-side 64`` takes their central 64 x 64 MRI pixels
+instead, moved from the MRI around them: nothing is invented, but the top of the lump is lost);
+where ``T^-1 q`` falls off the MRI its edge pixels are repeated, and the registration is told
+which pixels those are (``register(..., mri_mask=...)``, as for the padding of a reformatted MRI;
+``--no-mri-mask`` leaves it out). The registration from the identity should return T; the error
+is the RMS over the US field of ``|T_found(p) - T(p)|`` in US pixels. A case passes below 1 US
+pixel.
 
 On Data1 the registration of the unmoved pair, ``T_ref``, is not exactly the identity (the two
 scans show the steak differently), so two errors are printed: against ``T`` (absolute) and
