@@ -17,7 +17,7 @@ METRICS_SCALE_NOTE = "Metrics: " + RECORD_SCALING_TEXT
 
 #: the results' images may hold this much memory together unless the settings say otherwise
 #: (``memory/results_budget_mb``); beyond it the oldest results' images are released
-DEFAULT_RESULTS_BUDGET_MB = 150
+DEFAULT_RESULTS_BUDGET_MB = 128
 RELEASED_TAG = "[image released]"
 
 

@@ -302,6 +302,8 @@ def joint_fuse(y_m, u, d: int, weights: JointWeights | None = None, y_u_raw=None
     estimate) and a cancel check every iteration."""
     reporter = reporter or ProgressReporter()
     weights = weights or JointWeights()
+    n = weights.iterations
+    reporter.step(0, n, "Joint PALM: restoring the MRI alone (the start)")
     problem = make_joint_problem(y_m, u, d, weights, y_u_raw, device)
     reporter.check_cancel()
     state = initial_joint_state(problem, reporter.check_cancel)
@@ -310,7 +312,6 @@ def joint_fuse(y_m, u, d: int, weights: JointWeights | None = None, y_u_raw=None
     def out(image: torch.Tensor) -> np.ndarray:  # a compact copy: a view would keep the padding
         return np.array(problem.crop(image).detach().cpu().double().numpy())
 
-    n = weights.iterations
     for i in range(n):
         reporter.check_cancel()
         state = joint_step(state, problem, check_cancel=reporter.check_cancel)
