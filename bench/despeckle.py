@@ -28,9 +28,8 @@ from engine.denoise import (  # noqa: E402
     Denoiser,
     DnCNNDenoiser,
     estimate_noise_std,
-    load_dncnn,
-    weights_identity,
 )
+from engine.dncnn import load_dncnn, weights_identity  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 SETS = {

@@ -45,9 +45,8 @@ def main() -> int:
         DnCNNDenoiser,
         NormalisedDnCNNDenoiser,
         bundled_despeckler,
-        load_dncnn,
-        weights_identity,
     )
+    from engine.dncnn import load_dncnn, weights_identity
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -112,7 +112,7 @@ def palm_problem(sizes: Sizes, dry: bool) -> tuple[np.ndarray, np.ndarray, np.nd
     if not dry and DATA1.exists():
         z = np.load(DATA1)
         return z["ym"], z["xu0"], z["c_octave"], 6
-    from engine.palm import link_on_image_scale
+    from engine.palm_link import link_on_image_scale
 
     fusion_input = make_phantom_pair(0, sizes.us_side, sizes.d).fusion_input()
     c = np.abs(link_on_image_scale(fusion_input.y_m, fusion_input.y_u, sizes.d))

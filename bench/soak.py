@@ -16,6 +16,7 @@ pressing Fuse again and again; the resident set size (Linux ``/proc/self/statm``
 after the 1st, the 10th and every 10th fusion, with the ratio RSS(N) / RSS(10).
 
     python bench/soak.py [--methods palm ddfm-em ddfm-palm] [--delays 0.3 1.5 4] [--size 600]
+    python bench/soak.py --methods palm --after-phase "PALM iteration 1/" --delays 0.05 0.2
     python bench/soak.py --methods --viewer-fusions 100 [--viewer-iterations 1]
 """
 
@@ -48,14 +49,23 @@ class CancelTrial:
     latency_s: float | None  # None: the run finished before the cancel
 
 
-def cancel_trial(method: str, fusion_input, delay_s: float, device: str | None) -> CancelTrial:
+def cancel_trial(method: str, fusion_input, delay_s: float, device: str | None,
+                 after_phase: str = "") -> CancelTrial:
+    """Cancel ``delay_s`` after the start, or after the first progress message containing
+    ``after_phase`` when one is given (a phase that starts at a different time on every
+    machine, e.g. the PALM iterations after the despeckling)."""
     token = CancelToken()
     phase = ["starting"]
     ended: list[float] = []
     outcome: list[BaseException | None] = []
+    reached = threading.Event()
+    if not after_phase:
+        reached.set()
 
     def on_progress(event: ProgressEvent) -> None:
         phase[0] = event.message or f"step {event.step}/{event.total}"
+        if after_phase and after_phase in phase[0]:
+            reached.set()
 
     def work() -> None:
         try:
@@ -67,6 +77,8 @@ def cancel_trial(method: str, fusion_input, delay_s: float, device: str | None) 
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
+    while not reached.wait(0.01) and worker.is_alive():
+        pass
     worker.join(delay_s)
     cancelled_at = time.perf_counter()
     token.cancel()
@@ -125,6 +137,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=method_names(), choices=method_names(),
                         help="methods whose cancel latency is measured (none: skip)")
     parser.add_argument("--delays", nargs="+", type=float, default=[0.3, 1.5, 4.0])
+    parser.add_argument("--after-phase", default="", metavar="TEXT",
+                        help="count the delays from the first progress message containing TEXT")
     parser.add_argument("--size", type=int, default=600)
     parser.add_argument("--device", default=None)
     parser.add_argument("--viewer-fusions", type=int, default=0, metavar="N",
@@ -147,16 +161,18 @@ def main() -> None:
 def cancel_table(args) -> None:
     """The cancel latency rows of every method and delay, then the worst per method."""
     fusion_input = make_phantom_pair(seed=0, size=args.size).fusion_input()
-    print(f"cancel latency, demo phantom {args.size}x{args.size}, d = {fusion_input.d}")
+    start = f"after '{args.after_phase}'" if args.after_phase else "after the start"
+    print(f"cancel latency, demo phantom {args.size}x{args.size}, d = {fusion_input.d}; "
+          f"delays counted {start}")
     print(f"{'method':10s} {'cancel at':>9s}  {'latency':>8s}  {'load':>5s}  phase")
     worst: dict[str, float] = {}
     for method in args.methods:
         cancel_trial(method, fusion_input, 0.5, args.device)  # warm-up, not counted
         for delay in args.delays:
-            trial = cancel_trial(method, fusion_input, delay, args.device)
+            trial = cancel_trial(method, fusion_input, delay, args.device, args.after_phase)
             latency = "finished" if trial.latency_s is None else f"{trial.latency_s:7.3f}s"
             load = os.getloadavg()[0]
-            print(f"{method:10s} {delay:8.1f}s  {latency:>8s}  {load:5.1f}  {trial.phase}",
+            print(f"{method:10s} {delay:8.2f}s  {latency:>8s}  {load:5.1f}  {trial.phase}",
                   flush=True)
             if trial.latency_s is not None:
                 worst[method] = max(worst.get(method, 0.0), trial.latency_s)

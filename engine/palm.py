@@ -53,7 +53,6 @@ import torch
 
 from .errors import NumericalError, ParameterError
 from .operators import (
-    MONOMIALS,
     CircularBlur,
     Decimation,
     PolynomialLink,
@@ -61,6 +60,7 @@ from .operators import (
     gradient_magnitude,
     neumann_laplacian,
 )
+from .palm_link import CancelCheck, column_major
 from .params import param
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .resample import imresize_bicubic
@@ -195,7 +195,7 @@ def make_problem(
         params=params,
         y_m=y_m_t,
         xu0=xu0_t,
-        xu0_vector=_column_major(xu0_t),
+        xu0_vector=column_major(xu0_t),
         link=link,
         blur=blur,
         yint=yint,
@@ -240,18 +240,13 @@ def _vector_link(link: PolynomialLink, v: torch.Tensor) -> torch.Tensor:
     return link.value(v, torch.sqrt(v * v + dv * dv))
 
 
-def _column_major(image: torch.Tensor) -> torch.Tensor:
-    return image.t().contiguous().reshape(-1)
-
-
-def _from_column_major(vector: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def _fromcolumn_major(vector: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return vector.reshape(shape[1], shape[0]).t().contiguous()
 
 
 #: the cancel hook is called every this many descent steps
 CANCEL_CHECK_EVERY = 10
 
-CancelCheck = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -287,7 +282,7 @@ def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[tor
     alpha = p.step
     rho = 0.0 if prior is None else prior.rho
     y = problem.xu0_vector
-    anchor = None if prior is None else _column_major(prior.anchor)
+    anchor = None if prior is None else column_major(prior.anchor)
     a0 = 2 * alpha * p.tau3 + alpha * p.tau4 / 2 + alpha * rho
     a1 = alpha * p.tau3
     fused = palm_kernels.applies(x1, x2_prev, y)
@@ -297,7 +292,7 @@ def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[tor
             -alpha * p.tau2 * p.gamma, alpha * rho, a0, a1,
         )
     else:
-        target = 4 * _vector_link(problem.link, _column_major(x1)) - 3 * _column_major(x2_prev)
+        target = 4 * _vector_link(problem.link, column_major(x1)) - 3 * column_major(x2_prev)
         b = (alpha * p.tau4 / 2) * target - alpha * p.tau2 * p.gamma
         if anchor is not None:
             b = b + (alpha * rho) * anchor
@@ -329,7 +324,7 @@ def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[tor
         steps += 1
         if float(torch.dot(delta, delta)) < p.min_step_norm**2:
             break
-    return _from_column_major(y - z, shape), steps
+    return _fromcolumn_major(y - z, shape), steps
 
 
 def _tridiagonal(v: torch.Tensor, a0: float, a1: float) -> torch.Tensor:
@@ -431,76 +426,3 @@ def palm_fuse(
         inner_steps=state.inner_steps,
         iterations=state.iteration,
     )
-
-
-def matlab_pinv_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """pinv(A) b with MATLAB's default tolerance max(size(A)) * sigma_max * eps.
-
-    A tall A (m x n, m >> n) is first reduced by a QR factorisation, A = Q R; the singular values
-    of A are those of the small R = U_R S V^T, so pinv(A) b = V S^+ U_R^T Q^T b. (Done in torch,
-    which releases the interpreter lock: the viewer stays responsive during the fit.)
-    """
-    q, r = torch.linalg.qr(a, mode="reduced")
-    u, s, vh = torch.linalg.svd(r)
-    tol = max(a.shape) * float(s[0]) * float(np.finfo(np.float64).eps)
-    keep = s > tol
-    return vh[keep].T @ ((u[:, keep].T @ (q.T @ b)) / s[keep])
-
-
-def spectral_norm(image: torch.Tensor) -> float:
-    """MATLAB ``norm(A)`` of a matrix: its largest singular value."""
-    return float(torch.linalg.matrix_norm(image, ord=2))
-
-
-def _fit_link(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
-              ) -> tuple[np.ndarray, float, float]:
-    """(c, n_mri, n_us): the spectral-norm-scale fit of :func:`estimate_link` and the norms;
-    ``check_cancel`` is called before each of the three dense factorisations (two norms, one
-    pseudo-inverse), the long stretches of the fit."""
-    check = check_cancel or (lambda: None)
-    mri = torch.as_tensor(np.asarray(mri_lowres, dtype=np.float64))
-    us_t = torch.as_tensor(np.asarray(us, dtype=np.float64))
-    if us_t.shape != (mri.shape[0] * d, mri.shape[1] * d):
-        raise ParameterError(
-            f"The US image ({size_text(tuple(us_t.shape))}) must be d = {d} times the MRI "
-            f"({size_text(tuple(mri.shape))})."
-        )
-    check()
-    n_mri = spectral_norm(mri)
-    check()
-    n_us = spectral_norm(us_t)
-    check()
-    yint = torch.from_numpy(imresize_bicubic((mri / n_mri).numpy(), d))
-    x, g = _column_major(yint), _column_major(gradient_magnitude(yint))
-    design = torch.stack([x**p * g**q for p, q in MONOMIALS], dim=1)
-    c = matlab_pinv_solve(design, _column_major(us_t / n_us)).numpy()
-    return c, n_mri, n_us
-
-
-def estimate_link(mri_lowres, us, d: int = 6, check_cancel: CancelCheck | None = None
-                  ) -> np.ndarray:
-    """Least-squares link coefficients (signed) with the reference ``estimate_c`` semantics.
-
-    Both images are divided by their spectral norm (largest singular value, MATLAB ``norm``),
-    the MRI is bicubic-upsampled by d, and the 15 monomials of (yint, |grad yint|) are fitted to
-    the US in column-major pixel order with MATLAB's ``pinv`` tolerance. The fusion uses |c|.
-    """
-    return _fit_link(mri_lowres, us, d, check_cancel)[0]
-
-
-#: total degree of each of the 15 link monomials (1, x, .., x^4, g, gx, .., g^4)
-LINK_DEGREES = np.array([p + q for p, q in MONOMIALS])
-
-
-def link_on_image_scale(mri_lowres, us, d: int, check_cancel: CancelCheck | None = None
-                        ) -> np.ndarray:
-    """Signed link coefficients on the scale of the images themselves.
-
-    :func:`estimate_link` fits ``us / n_u ~ sum_k c_k m_k(x / n_m)`` (n: spectral norms). The
-    monomial m_k has total degree deg_k, so on the images as given (the max-normalised images
-    the fusion works on) the same fit reads ``c'_k = n_u c_k / n_m^deg_k``. The reference instead
-    applies |c| of the spectral-norm fit to max-normalised images, which puts the link at the
-    wrong scale (of order 1e3 to 1e4 for images in [0, 1]) and can make the descent diverge.
-    """
-    c, n_m, n_u = _fit_link(mri_lowres, us, d, check_cancel)
-    return n_u * c / n_m**LINK_DEGREES

@@ -34,7 +34,9 @@ LAYERS: list[set[str]] = [
 COMPUTE = 4
 #: numerical internals the viewer reaches only through engine.methods / engine.pipeline
 APP_MUST_NOT_IMPORT = {
-    "engine.palm", "engine.diffusion", "engine.em", "engine.denoise", "engine.operators",
+    "engine.palm", "engine.palm_link", "engine.diffusion", "engine.em", "engine.denoise",
+    "engine.dncnn",
+    "engine.operators",
     "engine.training", "engine.checkpoints", "engine.torch_files", "engine.link_terms",
     "engine.device",
 }

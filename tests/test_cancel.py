@@ -141,20 +141,20 @@ def test_ddfm_palm_set_up_is_cancellable(monkeypatch):
 def test_original_variant_link_fit_is_cancellable(monkeypatch):
     """A cancel during the first spectral norm of the original variant's link fit stops before
     the second one (each dense factorisation takes a second or more on a 600x600 image)."""
-    import engine.palm as palm
+    import engine.palm_link as palm_link
 
     token = CancelToken()
     norms = []
-    real_norm = palm.spectral_norm
+    real_norm = palm_link.spectral_norm
 
     def cancelling_norm(image):
         norms.append(tuple(image.shape))
         token.cancel()
         return real_norm(image)
 
-    monkeypatch.setattr(palm, "spectral_norm", cancelling_norm)
+    monkeypatch.setattr(palm_link, "spectral_norm", cancelling_norm)
     with pytest.raises(FusionCancelled) as info:
         run("palm", _pair(), PalmMethodParams(variant="corrected", iterations=1,
                                                despeckler="classical"), cancel=token)
     trace = frames(info.value)
-    assert len(norms) == 1 and "palm.py:_fit_link" in trace, (norms, trace)
+    assert len(norms) == 1 and "palm_link.py:_fit_link" in trace, (norms, trace)

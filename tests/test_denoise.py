@@ -13,12 +13,11 @@ from engine.denoise import (
     LOG_RAYLEIGH_MEAN,
     LOG_RAYLEIGH_STD,
     ClassicalDespeckler,
-    DnCNN,
     DnCNNDenoiser,
     default_despeckler,
     estimate_noise_std,
-    load_dncnn,
 )
+from engine.dncnn import DnCNN, load_dncnn
 from engine.errors import InvalidImageError, WeightsError
 
 DNCNN_SHA256 = "65f0f0ea16d667274a75a7eec19950b22e752007c8a3147831b2d5441bd62920"

@@ -13,13 +13,13 @@ from engine.palm import (
     PalmParams,
     PalmState,
     block_sum,
-    estimate_link,
     initial_state,
     make_problem,
     mri_update,
     palm_fuse,
     palm_step,
 )
+from engine.palm_link import estimate_link
 from engine.progress import CancelToken
 from engine.resample import imresize_bicubic
 

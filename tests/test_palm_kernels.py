@@ -90,7 +90,7 @@ def test_cancel_is_checked_every_ten_steps():
 @pytest.fixture(scope="module")
 def phantom_problem():
     pair = make_phantom_pair(3, 96, 4).fusion_input()
-    from engine.palm import link_on_image_scale
+    from engine.palm_link import link_on_image_scale
 
     c = np.abs(link_on_image_scale(pair.y_m, pair.y_u, 4))
     return pair, c
@@ -147,7 +147,7 @@ def test_fused_descent_offset_matches_the_tensor_formula(phantom_problem, with_a
 @pytest.mark.parametrize("size, d", [(51, 3), (96, 4)])
 def test_mri_update_with_and_without_the_kernels_agree(monkeypatch, size, d):
     """Real FFTs with the Hermitian tile sum against the full complex solve (odd sizes too)."""
-    from engine.palm import link_on_image_scale
+    from engine.palm_link import link_on_image_scale
 
     pair = make_phantom_pair(4, size, d).fusion_input()
     c = np.abs(link_on_image_scale(pair.y_m, pair.y_u, d))

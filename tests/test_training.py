@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.denoise import LOG_RAYLEIGH_MEAN, LOG_RAYLEIGH_STD, load_dncnn
+from engine.denoise import LOG_RAYLEIGH_MEAN, LOG_RAYLEIGH_STD
+from engine.dncnn import load_dncnn
 from engine.errors import WeightsError
 from engine.training.checkpointing import load_training_state
 from engine.training.data import (

@@ -5,8 +5,9 @@ importing this package is cheap.
 """
 
 from .export import DicomExportError, DicomExportOptions, export_derived_dicom
-from .read import read_dicom, read_dicom_file, read_dicom_series
+from .read import read_dicom_file
 from .send import PacsAddress, PacsError, echo, parse_pacs_address, send_files
+from .series import read_dicom, read_dicom_series
 from .sources import SourcePatient, write_source_dicom
 
 __all__ = [

@@ -85,7 +85,8 @@ class PalmMethod(FusionMethod):
 
     @staticmethod
     def _original(fusion_input, xu0, params, reporter, device):
-        from ..palm import estimate_link, link_on_image_scale, palm_fuse
+        from ..palm import palm_fuse
+        from ..palm_link import estimate_link, link_on_image_scale
 
         if params.link_fit == "reference":
             c = np.abs(estimate_link(fusion_input.y_m, fusion_input.y_u, fusion_input.d,

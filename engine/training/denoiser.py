@@ -87,13 +87,13 @@ def speckle_batch(
 
 
 class DespecklerTrainer(Trainer):
-    """Trains :class:`engine.denoise.DnCNN` (depth/features of the config), 1 channel."""
+    """Trains :class:`engine.dncnn.DnCNN` (depth/features of the config), 1 channel."""
 
     kind = "despeckler"
 
     def __init__(self, config: DespecklerTrainingConfig, pool: ImagePool,
                  device: str = "cpu") -> None:
-        from ..denoise import DnCNN
+        from ..dncnn import DnCNN
 
         model = DnCNN(config.depth, config.features, 1, config.dilations)
         init = torch.Generator().manual_seed(config.seed)
@@ -115,7 +115,7 @@ class DespecklerTrainer(Trainer):
         return self.apply_step(loss)
 
     def export(self, path: str | Path) -> Path:
-        """Write the weights as a DnCNN-PyTorch state dict (read by ``engine.denoise.load_dncnn``,
+        """Write the weights as a DnCNN-PyTorch state dict (read by ``engine.dncnn.load_dncnn``,
         which infers depth and width from it)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
