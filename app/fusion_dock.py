@@ -113,6 +113,10 @@ class FusionDock(QWidget):
         self.reset_progress("Idle")
         self.progress_label = QLabel("Idle")
         self.progress_label.setObjectName("progress-label")
+        # a long phase message wraps inside the dock instead of widening it (and the panes)
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
         self._poll = QTimer(self)

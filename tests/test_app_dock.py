@@ -132,3 +132,8 @@ def test_opening_advanced_or_switching_method_keeps_the_panes_size(qtbot, make_w
     dock.advanced_button.click()
     assert not dock.advanced.isVisible()
     assert settled() == before
+    long_phase = "Joint PALM: restoring the MRI alone before the iterations " * 2
+    dock.show_progress(ProgressEvent(step=0, total=10, message=long_phase, elapsed_s=0.9))
+    assert settled() == before  # a long progress message wraps, it never widens the dock
+    dock.reset_progress("idle")
+    assert settled() == before
