@@ -142,14 +142,14 @@ def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, win
     ]
 
 
-def test_finished_workers_are_deleted_with_their_jobs(qtbot, window):
+def test_finished_workers_are_deleted_with_their_jobs(qtbot, window, phantom_files):
     """Each run's worker (holding its job, parameters and cancel token) goes when its thread
     has ended: a session of many fusions must not keep one per run."""
     import gc
 
     from app.fusion_worker import FusionWorker
 
-    assert window.open_demo()
+    assert window.open_mri(phantom_files[0]) and window.open_us(phantom_files[1])
     for _ in range(3):
         fuse(qtbot, window, "palm", iterations=1)
     qtbot.wait(50)  # lets the pending deleteLater() of the last run be carried out
