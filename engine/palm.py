@@ -240,7 +240,7 @@ def _vector_link(link: PolynomialLink, v: torch.Tensor) -> torch.Tensor:
     return link.value(v, torch.sqrt(v * v + dv * dv))
 
 
-def _fromcolumn_major(vector: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def _from_column_major(vector: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return vector.reshape(shape[1], shape[0]).t().contiguous()
 
 
@@ -324,7 +324,7 @@ def us_descent_reference(start: DescentStart, problem: PalmProblem) -> tuple[tor
         steps += 1
         if float(torch.dot(delta, delta)) < p.min_step_norm**2:
             break
-    return _fromcolumn_major(y - z, shape), steps
+    return _from_column_major(y - z, shape), steps
 
 
 def _tridiagonal(v: torch.Tensor, a0: float, a1: float) -> torch.Tensor:

@@ -23,6 +23,8 @@ averaged), the moving one is on the MRI grid, placed at ``mri_origin`` with the 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .geometry.grid import PairGeometry
@@ -60,14 +62,13 @@ class FeatureFrame:
     def _moving(self, pixels: np.ndarray):
         return image(pixels, self.geometry.mri_spacing, self.geometry.mri_origin)
 
+    @functools.cached_property
     def _moving_mask(self):
+        """``mri_valid`` as a uint8 SimpleITK image on the MRI's grid (built once per frame)."""
         if self.mri_valid is None:
             return None
-        import SimpleITK as sitk
-
-        mask = sitk.GetImageFromArray(self.mri_valid.astype(np.uint8))
-        mask.CopyInformation(self._moving(self.mri_valid))
-        return mask
+        return image(self.mri_valid, self.geometry.mri_spacing, self.geometry.mri_origin,
+                     dtype=np.uint8)
 
     def edges(self, us_sigma_px: float, mri_sigma_px: float, step: int) -> FeaturePair:
         """Gradient magnitudes of both (item 1 of the module docstring)."""
@@ -77,7 +78,7 @@ class FeatureFrame:
             ndimage.gaussian_gradient_magnitude(self.us_region, us_sigma_px), step
         )
         moving = self._moving(ndimage.gaussian_gradient_magnitude(self.mri, mri_sigma_px))
-        return FeaturePair(fixed, moving, mask, "mi", self._moving_mask())
+        return FeaturePair(fixed, moving, mask, "mi", self._moving_mask)
 
     def link(
         self, pose: AffineTransform2D, us_sigma_px: float, mri_sigma_px: float, step: int
@@ -103,7 +104,7 @@ class FeatureFrame:
         )
         c, *_ = np.linalg.lstsq(design, us[rows, cols], rcond=None)
         pseudo = np.tensordot(c, np.stack(basis), axes=1)
-        return FeaturePair(fixed, self._moving(pseudo), mask, "cc", self._moving_mask())
+        return FeaturePair(fixed, self._moving(pseudo), mask, "cc", self._moving_mask)
 
     def _on_mri(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Whether MRI pixel coordinates (r, c) lie on the grid and in its valid area."""

@@ -57,11 +57,12 @@ class Schedule:
     threads: int
 
 
-def image(pixels: np.ndarray, spacing_rc: tuple[float, float], origin_xy):
-    """A float32 SimpleITK image with (row, col) spacing in mm and its (x, y) origin in mm."""
+def image(pixels: np.ndarray, spacing_rc: tuple[float, float], origin_xy, dtype=np.float32):
+    """A SimpleITK image (float32, or ``dtype``: uint8 for a mask) with (row, col) spacing in mm
+    and its (x, y) origin in mm."""
     import SimpleITK as sitk
 
-    out = sitk.GetImageFromArray(np.ascontiguousarray(pixels, dtype=np.float32))
+    out = sitk.GetImageFromArray(np.ascontiguousarray(pixels, dtype=dtype))
     out.SetSpacing((float(spacing_rc[1]), float(spacing_rc[0])))
     out.SetOrigin((float(origin_xy[0]), float(origin_xy[1])))
     return out

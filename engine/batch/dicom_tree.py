@@ -50,9 +50,9 @@ def _date(text: str) -> dt.date | None:
 
 def read_header(path: Path) -> DicomImage:
     """The header fields of one file, or :class:`ScanReadError` saying why it cannot be used."""
-    from ..dicom.read import _parse
+    from ..dicom.read import parse_dataset
 
-    ds = _parse(path, stop_before_pixels=True)
+    ds = parse_dataset(path, stop_before_pixels=True)
     modality = str(ds.get("Modality", "")).upper()
     if "Rows" not in ds:
         raise ScanReadError(f"{path.name} is a DICOM file without an image.")

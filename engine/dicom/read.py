@@ -60,7 +60,7 @@ DEFER_BYTES = 4 * 2**20
 # ----------------------------------------------------------------------------------- parsing
 
 
-def _parse(path: Path, stop_before_pixels: bool = False):
+def parse_dataset(path: Path, stop_before_pixels: bool = False):
     """pydicom Dataset of ``path``; every parse failure becomes :class:`ScanReadError`."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -98,7 +98,7 @@ def _short(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _value(ds, keyword: str, default: Any = None) -> Any:
+def header_value(ds, keyword: str, default: Any = None) -> Any:
     """An attribute's value, or ``default`` when it is absent, empty or cannot be parsed."""
     try:
         with warnings.catch_warnings():
@@ -111,8 +111,8 @@ def _value(ds, keyword: str, default: Any = None) -> Any:
     return value
 
 
-def _text(ds, keyword: str) -> str | None:
-    value = _value(ds, keyword)
+def header_text(ds, keyword: str) -> str | None:
+    value = header_value(ds, keyword)
     if value is None:
         return None
     try:
@@ -135,8 +135,8 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _int(ds, keyword: str, default: int | None = None) -> int | None:
-    number = _number(_value(ds, keyword))
+def header_int(ds, keyword: str, default: int | None = None) -> int | None:
+    number = _number(header_value(ds, keyword))
     if number is None or number != int(number):
         return default
     return int(number)
@@ -160,12 +160,12 @@ def _pair(value: Any) -> tuple[float, float] | None:
 
 def _functional_group_spacing(ds) -> tuple[float, float] | None:
     for group_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        groups = _value(ds, group_keyword)
+        groups = header_value(ds, group_keyword)
         if not groups:
             continue
-        measures = _value(groups[0], "PixelMeasuresSequence")
+        measures = header_value(groups[0], "PixelMeasuresSequence")
         if measures:
-            spacing = _pair(_value(measures[0], "PixelSpacing"))
+            spacing = _pair(header_value(measures[0], "PixelSpacing"))
             if spacing is not None:
                 return spacing
     return None
@@ -174,16 +174,18 @@ def _functional_group_spacing(ds) -> tuple[float, float] | None:
 def _ultrasound_region_spacing(ds) -> tuple[float, float] | None:
     """(PhysicalDeltaY, PhysicalDeltaX) * 10 mm of the largest region calibrated in cm."""
     best: tuple[float, tuple[float, float]] | None = None
-    for region in _value(ds, "SequenceOfUltrasoundRegions", []) or []:
-        units = (_int(region, "PhysicalUnitsXDirection"), _int(region, "PhysicalUnitsYDirection"))
+    for region in header_value(ds, "SequenceOfUltrasoundRegions", []) or []:
+        units = (header_int(region, "PhysicalUnitsXDirection"),
+                 header_int(region, "PhysicalUnitsYDirection"))
         if units != (US_UNITS_CM, US_UNITS_CM):
             continue
         spacing = _pair(
-            [_number(_value(region, "PhysicalDeltaY")), _number(_value(region, "PhysicalDeltaX"))]
+            [_number(header_value(region, "PhysicalDeltaY")),
+             _number(header_value(region, "PhysicalDeltaX"))]
         )
         if spacing is None:
             continue
-        box = [_int(region, k, 0) for k in ("RegionLocationMinX0", "RegionLocationMinY0",
+        box = [header_int(region, k, 0) for k in ("RegionLocationMinX0", "RegionLocationMinY0",
                                             "RegionLocationMaxX1", "RegionLocationMaxY1")]
         area = float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
         if best is None or area > best[0]:
@@ -194,9 +196,9 @@ def _ultrasound_region_spacing(ds) -> tuple[float, float] | None:
 def pixel_spacing_mm(ds) -> tuple[tuple[float, float] | None, str | None]:
     """(row, column) spacing in mm and the attribute it came from (see module docstring)."""
     candidates = (
-        ("PixelSpacing", lambda: _pair(_value(ds, "PixelSpacing"))),
+        ("PixelSpacing", lambda: _pair(header_value(ds, "PixelSpacing"))),
         ("PixelMeasuresSequence", lambda: _functional_group_spacing(ds)),
-        ("ImagerPixelSpacing", lambda: _pair(_value(ds, "ImagerPixelSpacing"))),
+        ("ImagerPixelSpacing", lambda: _pair(header_value(ds, "ImagerPixelSpacing"))),
         ("SequenceOfUltrasoundRegions", lambda: _ultrasound_region_spacing(ds)),
     )
     for source, find in candidates:
@@ -214,8 +216,8 @@ def pixel_spacing_mm(ds) -> tuple[tuple[float, float] | None, str | None]:
 
 def _check_image_header(ds, name: str) -> int:
     """Refuse non-images and impossible sizes before decoding; return the number of frames."""
-    modality = _text(ds, "Modality")
-    sop_class = _text(ds, "SOPClassUID")
+    modality = header_text(ds, "Modality")
+    sop_class = header_text(ds, "SOPClassUID")
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         what = f" ({modality})" if modality else ""
         raise ScanReadError(
@@ -226,7 +228,7 @@ def _check_image_header(ds, name: str) -> int:
             f"{name} is a DICOM segmentation, not an image; this is unsupported: open the MR or "
             "ultrasound image it was drawn on."
         )
-    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, cols = header_int(ds, "Rows"), header_int(ds, "Columns")
     if rows is None or cols is None or rows < 1 or cols < 1:
         raise ScanReadError(f"{name} is a damaged DICOM file: its image size is missing.")
     if rows > MAX_SIDE or cols > MAX_SIDE:
@@ -235,13 +237,13 @@ def _check_image_header(ds, name: str) -> int:
             f"{size_text((MAX_SIDE, MAX_SIDE))} this program handles; crop it to the region of "
             "interest."
         )
-    frames = _int(ds, "NumberOfFrames", 1)
+    frames = header_int(ds, "NumberOfFrames", 1)
     if frames is None or frames < 1:
         frames = 1
     return frames
 
 
-def _choose_frame(frames: int, frame: int | None, name: str, unit: str = "frame") -> int:
+def choose_frame(frames: int, frame: int | None, name: str, unit: str = "frame") -> int:
     index = frames // 2 if frame is None else int(frame)
     if not 0 <= index < frames:
         raise ScanReadError(
@@ -278,7 +280,7 @@ def _decode_frame(ds, index: int, frames: int, name: str) -> np.ndarray:
 
 def _transfer_syntax_name(ds) -> str:
     meta = getattr(ds, "file_meta", None)
-    uid = _value(meta, "TransferSyntaxUID") if meta is not None else None
+    uid = header_value(meta, "TransferSyntaxUID") if meta is not None else None
     if uid is None:
         return "unknown transfer syntax"
     return getattr(uid, "name", str(uid))
@@ -290,8 +292,8 @@ def _to_luminance(ds, array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
 
     from ..luminance import to_luminance
 
-    photometric = (_text(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
-    samples = _int(ds, "SamplesPerPixel", 1)
+    photometric = (header_text(ds, "PhotometricInterpretation") or "MONOCHROME2").upper()
+    samples = header_int(ds, "SamplesPerPixel", 1)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
@@ -321,9 +323,9 @@ def read_dicom_file(path: str | Path, frame: int | None = None) -> Scan:
     """Read one DICOM image file (see the module docstring for every step)."""
     path = Path(path)
     require_regular_file(path)
-    ds = _parse(path)
+    ds = parse_dataset(path)
     frames = _check_image_header(ds, path.name)
-    index = _choose_frame(frames, frame, path.name)
+    index = choose_frame(frames, frame, path.name)
     array = _decode_frame(ds, index, frames, path.name)
     if array.ndim == 4:  # a decoder that returned every colour frame despite the index
         array = array[index]
@@ -352,25 +354,25 @@ def _scan_info(ds, frames: int, index: int, conversion: str) -> ScanInfo:
     syntax = _transfer_syntax_name(ds)
     notes["transfer-syntax"] = syntax
     return ScanInfo(
-        modality=_text(ds, "Modality"),
+        modality=header_text(ds, "Modality"),
         pixel_spacing_mm=spacing,
-        patient_name=_text(ds, "PatientName"),
-        patient_id=_text(ds, "PatientID"),
-        patient_birth_date=_text(ds, "PatientBirthDate"),
-        patient_sex=_text(ds, "PatientSex"),
-        study_instance_uid=_text(ds, "StudyInstanceUID"),
-        study_id=_text(ds, "StudyID"),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
-        study_description=_text(ds, "StudyDescription"),
-        accession_number=_text(ds, "AccessionNumber"),
-        referring_physician_name=_text(ds, "ReferringPhysicianName"),
-        series_instance_uid=_text(ds, "SeriesInstanceUID"),
-        series_description=_text(ds, "SeriesDescription"),
-        sop_class_uid=_text(ds, "SOPClassUID"),
-        sop_instance_uid=_text(ds, "SOPInstanceUID"),
-        window_center=_number(_value(ds, "WindowCenter")),
-        window_width=_number(_value(ds, "WindowWidth")),
+        patient_name=header_text(ds, "PatientName"),
+        patient_id=header_text(ds, "PatientID"),
+        patient_birth_date=header_text(ds, "PatientBirthDate"),
+        patient_sex=header_text(ds, "PatientSex"),
+        study_instance_uid=header_text(ds, "StudyInstanceUID"),
+        study_id=header_text(ds, "StudyID"),
+        study_date=header_text(ds, "StudyDate"),
+        study_time=header_text(ds, "StudyTime"),
+        study_description=header_text(ds, "StudyDescription"),
+        accession_number=header_text(ds, "AccessionNumber"),
+        referring_physician_name=header_text(ds, "ReferringPhysicianName"),
+        series_instance_uid=header_text(ds, "SeriesInstanceUID"),
+        series_description=header_text(ds, "SeriesDescription"),
+        sop_class_uid=header_text(ds, "SOPClassUID"),
+        sop_instance_uid=header_text(ds, "SOPInstanceUID"),
+        window_center=_number(header_value(ds, "WindowCenter")),
+        window_width=_number(header_value(ds, "WindowWidth")),
         frame_count=frames,
         frame_index=index,
         notes=notes,

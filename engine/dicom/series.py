@@ -18,11 +18,11 @@ from ..errors import ScanReadError
 from ..scan import Scan
 from .read import (
     MEDIA_STORAGE_DIRECTORY,
-    _choose_frame,
-    _int,
-    _parse,
-    _text,
-    _value,
+    choose_frame,
+    header_int,
+    header_text,
+    header_value,
+    parse_dataset,
     read_dicom_file,
 )
 
@@ -56,28 +56,28 @@ def read_dicom(path: str | Path, frame: int | None = None) -> Scan:
 def _slice_entry(path: Path) -> _SliceEntry | None:
     """Sorting keys of one file of a folder, or None when it is not a DICOM image."""
     try:
-        ds = _parse(path, stop_before_pixels=True)
+        ds = parse_dataset(path, stop_before_pixels=True)
     except ScanReadError:
         return None
-    if _text(ds, "SOPClassUID") == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds:
+    if header_text(ds, "SOPClassUID") == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds:
         return None
-    series_uid = _text(ds, "SeriesInstanceUID") or "(no series UID)"
-    label = _text(ds, "SeriesDescription") or _text(ds, "SeriesNumber") or series_uid
+    series_uid = header_text(ds, "SeriesInstanceUID") or "(no series UID)"
+    label = header_text(ds, "SeriesDescription") or header_text(ds, "SeriesNumber") or series_uid
     return _SliceEntry(
         path=path,
         series_uid=series_uid,
         series_label=label,
-        frames=_int(ds, "NumberOfFrames", 1) or 1,
+        frames=header_int(ds, "NumberOfFrames", 1) or 1,
         position=_slice_position(ds),
-        instance_number=_int(ds, "InstanceNumber"),
+        instance_number=header_int(ds, "InstanceNumber"),
     )
 
 
 def _slice_position(ds) -> float | None:
     """Distance of the slice along its normal: ImagePositionPatient . (row x column)."""
     try:
-        position = [float(v) for v in _value(ds, "ImagePositionPatient")]
-        cosines = [float(v) for v in _value(ds, "ImageOrientationPatient")]
+        position = [float(v) for v in header_value(ds, "ImagePositionPatient")]
+        cosines = [float(v) for v in header_value(ds, "ImageOrientationPatient")]
     except (TypeError, ValueError):
         return None
     if len(position) != 3 or len(cosines) != 6:
@@ -129,7 +129,7 @@ def read_dicom_series(folder: str | Path, slice_index: int | None = None) -> Sca
             f"The folder {folder.name} holds {len(entries)} multi-frame files; open one of them."
         )
     ordered = _sorted_slices(entries)
-    index = _choose_frame(len(ordered), slice_index, f"The series in {folder.name}", "slice")
+    index = choose_frame(len(ordered), slice_index, f"The series in {folder.name}", "slice")
     scan = read_dicom_file(ordered[index].path)
     notes = dict(scan.info.notes, series_folder=str(folder), slice=f"{index} of {len(ordered)}")
     info = replace(scan.info, frame_count=len(ordered), frame_index=index, notes=notes)
