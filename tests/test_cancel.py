@@ -158,3 +158,29 @@ def test_original_variant_link_fit_is_cancellable(monkeypatch):
                                                despeckler="classical"), cancel=token)
     trace = frames(info.value)
     assert len(norms) == 1 and "palm_link.py:_fit_link" in trace, (norms, trace)
+
+
+def test_joint_palm_start_is_a_phase_that_a_cancel_stops_before_the_mri_restoration(
+    monkeypatch,
+):
+    """The MRI-only start of the joint PALM is reported as its own phase; a cancel there stops
+    before that restoration runs (and so before any iteration)."""
+    import engine.joint_palm as joint_palm
+
+    token = CancelToken()
+    messages = []
+
+    def on_progress(event):
+        messages.append(event.message)
+        if "MRI alone" in event.message:
+            token.cancel()
+
+    def no_restore(*args, **kwargs):
+        raise AssertionError("the MRI-only restoration ran after Cancel")
+
+    monkeypatch.setattr(joint_palm, "initial_joint_state", no_restore)
+    with pytest.raises(FusionCancelled):
+        run("palm", _pair(), PalmMethodParams(iterations=2, despeckler="classical"),
+            progress=on_progress, cancel=token)
+    assert any("MRI alone" in m for m in messages), messages
+    assert not any("PALM iteration" in m for m in messages), messages
