@@ -6,7 +6,7 @@ import socket
 
 import numpy as np
 import pytest
-from viewer_fixtures import fused_demo
+from viewer_fixtures import fuse
 
 pytest_plugins = ["pytestqt"]
 pytestmark = pytest.mark.window_size(None)
@@ -43,9 +43,16 @@ def storage_scp():
     server.shutdown()
 
 
-def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
+def fused_phantom(qtbot, window, phantom_files):
+    """The 120x120 phantom pair opened and fused by PALM (2 iterations): a result to send."""
+    mri, us = phantom_files
+    assert window.open_mri(mri) and window.open_us(us)
+    return fuse(qtbot, window, "palm", iterations=2)
+
+
+def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp, phantom_files):
     address, received = storage_scp
-    fused_demo(qtbot, window)
+    fused_phantom(qtbot, window, phantom_files)
     assert window.send_to_pacs(address)
     qtbot.waitUntil(lambda: window.last_sent is not None or window.last_error is not None,
                     timeout=30_000)
@@ -60,8 +67,8 @@ def test_send_to_pacs_stores_the_fused_image(qtbot, window, storage_scp):
     qtbot.waitUntil(lambda: not window._send_job.path.parent.exists(), timeout=10_000)
 
 
-def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
-    fused_demo(qtbot, window)
+def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window, phantom_files):
+    fused_phantom(qtbot, window, phantom_files)
     assert window.send_to_pacs(f"NOBODY@127.0.0.1:{_free_port()}")
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
     assert "127.0.0.1" in window.last_error
@@ -69,7 +76,7 @@ def test_send_to_unreachable_pacs_shows_one_sentence(qtbot, window):
     qtbot.waitUntil(lambda: not window._send_job.path.parent.exists(), timeout=10_000)
 
 
-def test_bad_pacs_address_is_refused_before_sending(qtbot, window):
-    fused_demo(qtbot, window)
+def test_bad_pacs_address_is_refused_before_sending(qtbot, window, phantom_files):
+    fused_phantom(qtbot, window, phantom_files)
     assert not window.send_to_pacs("not an address")
     assert window.last_error
