@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from viewer_fixtures import fused_demo, save_phantom  # noqa: E402
+from viewer_fixtures import fused_small_demo, save_phantom  # noqa: E402
 
 from engine.formatting import format_number  # noqa: E402
 
@@ -42,12 +42,12 @@ def _label(item, pane):
 
 
 def test_a_10_mm_segment_reads_10_mm_in_every_pane(qtbot, window):
-    record = fused_demo(qtbot, window)
+    record = fused_small_demo(qtbot, window)
     tool = window.measure_tool
     cal = tool.calibration()
     assert (cal.row_mm, cal.col_mm) == pytest.approx((0.1, 0.1))  # the phantom's US spacing
     # 6 mm across and 8 mm down: exactly 10.0 mm, drawn in the MRI pane
-    start = (123.4, 210.7)
+    start = (23.4, 20.7)
     end = (start[0] + 6.0 / cal.col_mm, start[1] + 8.0 / cal.row_mm)
     item = _drag(window.mri_pane, "distance", start, end, tool)
     assert len(tool.panes) == 4  # MRI, US, Fused and the Compare view
@@ -58,11 +58,11 @@ def test_a_10_mm_segment_reads_10_mm_in_every_pane(qtbot, window):
     assert tool.list.item(0).text() == "D1  10.0 mm"
 
     # an ellipse: analytic area, and the mean/SD of every image shown under it
-    ellipse = _drag(window.us_pane, "ellipse", (300.0, 100.0), (400.0, 180.0), tool)
+    ellipse = _drag(window.us_pane, "ellipse", (10.0, 20.0), (110.0, 100.0), tool)
     text = _label(ellipse, window.fused_pane)
     assert text.startswith("E2  area 62.8 mm²")  # pi * 5 mm * 4 mm
-    yy, xx = np.mgrid[0:600, 0:600]
-    inside = ((xx + 0.5 - 350) / 50) ** 2 + ((yy + 0.5 - 140) / 40) ** 2 <= 1
+    yy, xx = np.mgrid[0:120, 0:120]
+    inside = ((xx + 0.5 - 60) / 50) ** 2 + ((yy + 0.5 - 60) / 40) ** 2 <= 1
     mri = np.kron(window.mri_pane.content.pixels, np.ones((6, 6)))
     for name, image in (("MRI", mri), ("US", window.us_pane.content.pixels),
                         ("Fused", record.pixels())):
@@ -164,14 +164,14 @@ def test_h_hides_and_shows_delete_removes_the_selected_then_the_last(qtbot, wind
 
 
 def test_exports_carry_the_measurements(qtbot, window, tmp_path):
-    fused_demo(qtbot, window)
+    fused_small_demo(qtbot, window)
     tool = window.measure_tool
-    _drag(window.fused_pane, "distance", (100.0, 100.0), (100.0, 200.0), tool)
+    _drag(window.fused_pane, "distance", (10.0, 10.0), (10.0, 110.0), tool)
     npy = window.export_fused(tmp_path / "fused.npy")
     side = json.loads(Path(str(npy) + ".json").read_text())
     lines = side["measurements"].splitlines()
     assert lines[0].startswith("calibration 0.1 x 0.1 mm/px")
-    assert lines[1].startswith("D1: distance 10.0 mm, (100.0, 100.0) to (100.0, 200.0)")
+    assert lines[1].startswith("D1: distance 10.0 mm, (10.0, 10.0) to (10.0, 110.0)")
     from PIL import Image
 
     with Image.open(window.export_view(tmp_path / "view.png")) as image:

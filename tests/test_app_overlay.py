@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
-from viewer_fixtures import fuse  # noqa: E402
+from viewer_fixtures import fuse, open_small_demo  # noqa: E402
 
 from app import compositing  # noqa: E402
 from app.overlay import OverlayStyle, blend_style, colour_table, robust_levels  # noqa: E402
@@ -98,7 +98,7 @@ def test_overlay_on_the_us_pane_renders_the_formula_and_follows_the_window(windo
 
 
 def test_fused_pane_and_compare_view_use_the_same_blend(window, qtbot):
-    assert window.open_demo()
+    open_small_demo(window)
     record = fuse(qtbot, window, iterations=2)
     control = window.overlay
     control.set_source("mri_estimate")

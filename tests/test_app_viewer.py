@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from viewer_fixtures import FUSION_TIMEOUT_MS, WINDOW_SIZE, fuse  # noqa: E402
+from viewer_fixtures import FUSION_TIMEOUT_MS, WINDOW_SIZE, fuse, open_small_demo  # noqa: E402
 
 from engine.formatting import format_number  # noqa: E402
 from engine.phantom import make_phantom_pair  # noqa: E402
@@ -105,7 +105,7 @@ def test_errors_show_one_sentence_and_keep_what_is_loaded(window, phantom_files,
 
 # ----- fusion ----------------------------------------------------------------------------------
 def test_fuse_on_worker_shows_result_metrics_and_refuses_a_second_run(qtbot, window):
-    assert window.open_demo()
+    open_small_demo(window)
     _quick_palm(window)
     events = []
     window.runner.progress.connect(events.append)
@@ -181,7 +181,7 @@ def test_fusion_runs_on_a_worker_thread_while_the_ui_handles_events(qtbot, windo
     a cursor move and the progress of the run; a fusion on the UI thread would never see them."""
     from engine import methods
 
-    assert window.open_demo()
+    open_small_demo(window)
     _quick_palm(window, iterations=2)
     real_run, runs = methods.run, []  # per engine run: its thread, whether the UI served
     ui_served = threading.Event()
@@ -199,8 +199,8 @@ def test_fusion_runs_on_a_worker_thread_while_the_ui_handles_events(qtbot, windo
         assert window.fuse("palm")
         qtbot.waitUntil(lambda: bool(runs), timeout=60_000)
         # the engine is running (held): the window still follows the cursor
-        window.us_pane.cursor_moved.emit(130.5, 61.2)
-        assert "Ultrasound: (130, 61)" in window.readout.text()
+        window.us_pane.cursor_moved.emit(100.5, 61.2)
+        assert "Ultrasound: (100, 61)" in window.readout.text()
         assert window.runner.busy and window.cancel_button.isEnabled()
         QTimer.singleShot(0, ui_served.set)  # served only by a running UI event loop
     assert len(runs) == 1, runs
@@ -245,7 +245,7 @@ def test_linked_zoom_pan_crosshair_and_presets(qtbot, window):
 
 # ----- export ----------------------------------------------------------------------------------
 def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
-    assert window.open_demo()
+    open_small_demo(window)
     record = fuse(qtbot, window, iterations=2)
 
     npy = window.export_fused(tmp_path / "fused.npy")
@@ -260,21 +260,21 @@ def test_export_writes_files_with_provenance(qtbot, window, tmp_path):
 
     png = window.export_fused(tmp_path / "fused.png")
     with Image.open(png) as image:
-        assert image.size == (600, 600) and image.text["method"] == "palm"
+        assert image.size == (120, 120) and image.text["method"] == "palm"
         assert json.loads(image.text["parameters"])["iterations"] == 2
     tif = window.export_fused(tmp_path / "fused.tif")
-    assert tif.exists() and tif.stat().st_size > 600 * 600 * 4
+    assert tif.exists() and tif.stat().st_size > 120 * 120 * 4
 
     dcm = window.export_fused(tmp_path / "fused.dcm")
     assert dcm is not None, window.last_error
     import pydicom
 
     ds = pydicom.dcmread(dcm)
-    assert (ds.Rows, ds.Columns) == (600, 600)
+    assert (ds.Rows, ds.Columns) == (120, 120)
 
     view = window.export_view(tmp_path / "view.png")
     with Image.open(view) as image:
-        assert image.text["method"] == "palm" and image.size[0] > 600
+        assert image.text["method"] == "palm" and image.size[0] > 120
     data = QApplication.clipboard().mimeData()
     window.copy_view()
     data = QApplication.clipboard().mimeData()
@@ -386,7 +386,7 @@ def test_anonymised_exports_share_the_patients_pseudonym_and_can_blank(qtbot, wi
     assert "113101" in [c.CodeValue for c in second.DeidentificationMethodCodeSequence]
     mapping = Path(window.settings.fileName()).with_name("pseudonyms.json")
     assert mapping.is_file() and "PATIENT-Q" in mapping.read_text()
-    assert window.open_demo()  # PNG-like phantom: no ultrasound regions to blank outside
-    fuse(qtbot, window)
+    open_small_demo(window)  # the demo phantom: no ultrasound regions to blank outside
+    fuse(qtbot, window, iterations=2)
     assert window.export_fused(tmp_path / "c.dcm") is None
     assert "region is not known" in window.last_error
