@@ -66,7 +66,17 @@ def test_without_a_display_failures_are_one_sentence_and_a_status(tmp_path, pair
     assert "Traceback" not in missing.stderr and not shot.exists()
 
 
-DRIVER = """
+#: the first lines of the drivers below: the demo phantom at 120x120 instead of 600x600 (same
+#: generator, seed and d), so that their demo fusions are quick; the full-size demo runs in
+#: test_cli.py (``endofuse demo``) and test_rendered_images.py (the window)
+SMALL_DEMO = """
+import engine.phantom as phantom
+_make_pair = phantom.make_phantom_pair
+phantom.make_phantom_pair = lambda seed=0, size=600, d=6, settings=None: _make_pair(
+    seed, 120, d, settings)
+"""
+
+DRIVER = SMALL_DEMO + """
 import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -79,7 +89,7 @@ def drive():
     window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "main-window")
     assert window.open_demo()
     window.method_choice.setCurrentText("palm")
-    window.param_panel.editors["iterations"].setValue(200)
+    window.param_panel.editors["iterations"].setValue(500)
     window.runner.progress.connect(lambda e: window.cancel_fusion() if e.step >= 1 else None)
     window.fusion_cancelled.connect(lambda: print("cancelled", flush=True))
     window.fusion_cancelled.connect(lambda: QTimer.singleShot(200, window.close))
@@ -107,8 +117,13 @@ def test_cancel_then_close_exits_zero(tmp_path):
 @pytest.mark.slow
 def test_viewer_automation_exits_cleanly(tmp_path):
     shot = tmp_path / "out.png"
-    proc = _viewer(tmp_path, "--demo", "--fuse", "palm", "--screenshot", shot, "--quit",
-                   QT_QPA_PLATFORM="offscreen")
+    automation = ["--demo", "--fuse", "palm", "--screenshot", str(shot), "--quit"]
+    proc = subprocess.run(
+        [sys.executable, "-c", SMALL_DEMO + f"import sys, app.main; sys.exit(app.main.main("
+         f"{automation!r}))"],
+        cwd=ROOT, env=_env(tmp_path, QT_QPA_PLATFORM="offscreen"),
+        capture_output=True, text=True, timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     from PIL import Image
 
@@ -119,7 +134,8 @@ def test_viewer_automation_exits_cleanly(tmp_path):
 @pytest.mark.slow
 def test_no_display_runs_the_headless_demo(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys, app.main; sys.exit(app.main.main(['--demo']))"],
+        [sys.executable, "-c",
+         SMALL_DEMO + "import sys, app.main; sys.exit(app.main.main(['--demo']))"],
         cwd=tmp_path, env=_env(tmp_path, PYTHONPATH=str(ROOT)),
         capture_output=True, text=True, timeout=600,
     )
