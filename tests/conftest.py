@@ -1,9 +1,11 @@
 """Shared test fixtures: the path to ../shared (golden data) with the skip/fail policy, DICOM
-pairs; the viewer's windows and widgets come from the plugin :mod:`viewer_fixtures`."""
+pairs, torch's thread count given back after every test; the viewer's windows and widgets come
+from the plugin :mod:`viewer_fixtures`."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,20 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """Every test gets back the torch thread count it started with. Code under test sets it for
+    the whole process (a batch worker's function run here: 1; the viewer's fusion runner: all
+    cores but one, 1 on a 2-core machine), and without this every later test would compute
+    with that count instead of torch's own, as a command-line process does."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def write_dicom_pair(folder: Path, patient_id: str, size: int, seed: int, d: int = 6,
