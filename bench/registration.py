@@ -16,7 +16,10 @@ On Data1 the registration of the unmoved pair, ``T_ref``, is not exactly the ide
 scans show the steak differently), so two errors are printed: against ``T`` (absolute) and
 against ``T o T_ref`` (what the registration of the unmoved pair plus the known move gives: the
 recovery of the known transform). On the phantom ``T_ref`` is the identity and both coincide.
-The last column names the stages that were kept (see :mod:`engine.registration`).
+The columns after the errors split the error against ``T o T_ref`` into where it moves the centre of
+the field (US pixels), its rotation (degrees) and its two scales (per cent: the singular values of
+``(T o T_ref)^-1 o T_found`` less 1); the last column names the stages that were kept (see
+:mod:`engine.registration`).
 
     python bench/registration.py --data phantom data1 --cases 40
 """
@@ -142,6 +145,24 @@ def rms_error_pixels(
     return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
 
 
+def decompose(
+    found: AffineTransform2D, target: AffineTransform2D, us: Scan, spacing: tuple[float, float]
+) -> str:
+    """``D = target^-1 o found`` as the shift of the US field's centre (US pixels), the angle of
+    its rotation (degrees, from the polar decomposition ``A_D = R S``) and the singular values of
+    ``A_D`` less 1 (per cent)."""
+    change = compose(target.inverse(), found)
+    u, s, vt = np.linalg.svd(change.A)
+    rotation = u @ vt
+    centre = np.array([us.shape[1] * spacing[1], us.shape[0] * spacing[0]]) / 2
+    shift = (change.apply(centre) - centre) / np.array([spacing[1], spacing[0]])
+    angle = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    return (
+        f"{shift[0]:6.2f} {shift[1]:6.2f} {angle:6.2f} {100 * (s[0] - 1):6.2f} "
+        f"{100 * (s[1] - 1):6.2f}"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -164,7 +185,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     limits = (args.max_angle, args.max_scale, args.max_shift)
     settings = RegistrationSettings()
-    print(f"{'data':8} {'case':>4} {'angle':>6} {'rms px':>8} {'abs px':>8} {'time s':>7}  result")
+    print(
+        f"{'data':8} {'case':>4} {'angle':>6} {'rms px':>8} {'abs px':>8} {'time s':>7} "
+        f"{'dx px':>6} {'dy px':>6} {'d deg':>6} {'s1 %':>6} {'s2 %':>6}  result"
+    )
     for data in args.data:
         rng = np.random.default_rng(args.seed)
         errors, times, absolute, invented = [], [], [], []
@@ -191,18 +215,21 @@ def main(argv=None) -> int:
                 result = register(case.mri, case.us, settings=settings, mri_mask=mask)
                 found, verdict = result.transform, result.stages
                 spacing = case.us.info.pixel_spacing_mm or (1.0, 1.0)
-                error = rms_error_pixels(found, compose(case.truth, reference), case.us, spacing)
+                target = compose(case.truth, reference)
+                error = rms_error_pixels(found, target, case.us, spacing)
+                parts = decompose(found, target, case.us, spacing)
                 absolute.append(rms_error_pixels(found, case.truth, case.us, spacing))
                 verdict = ("ok " if error < 1 else "MISS ") + verdict
             except RegistrationError as exc:
                 error, verdict = float("inf"), f"FAILED: {exc}"
+                parts = " ".join(["     -"] * 5)
                 absolute.append(error)
             times.append(time.perf_counter() - t0)
             errors.append(error)
             angle = np.degrees(np.arctan2(case.truth.matrix[1][0], case.truth.matrix[0][0]))
             print(
                 f"{data:8} {index:4d} {angle:6.1f} {error:8.3f} {absolute[-1]:8.3f} "
-                f"{times[-1]:7.2f}  {verdict}",
+                f"{times[-1]:7.2f} {parts}  {verdict}",
                 flush=True,
             )
         errors_a, absolute_a = np.array(errors), np.array(absolute)

@@ -21,7 +21,12 @@ u the despeckled US (max-normalised) and f(x) = a + b x + c |grad x| the link:
 
 One PALM iteration (state in, state out, :func:`joint_step`):
 
-1. link refit: (a, b, c) by least squares of u on (1, x1, |grad x1|) over the field;
+1. link refit at the MRI's resolution: (a, b, c) by least squares of H u on
+   (1, H x1, H |grad x1|) over the field (H: the MRI's PSF). A pointwise fit of u on the
+   current x1 is circular where x1's detail came from u itself, and drifted with the
+   iterations: c toward 0 when x1 copied the US's edge lines, or up when x1 stayed blurred, so
+   the result depended on the iteration count and on the coupling in an erratic way; on the
+   band the MRI determines the fit is stable (``bench/quality.py --pairs tune``);
 2. MRI step: a proximal-gradient step on the coupling, whose gradient uses the full derivative
    of the link, grad_1 = -w [b r + c J_g^T r], r = x2 - f(x1), J_g^T r = D^T (D x1 r / g),
    with step 1/L, L = w (|b| + sqrt(8) |c|)^2 (a Lipschitz bound of the linear part), then
@@ -76,6 +81,7 @@ class JointProblem:
     system: NormalSystem
     y_m: torch.Tensor  # padded low-resolution MRI
     u: torch.Tensor  # padded despeckled US
+    u_low: torch.Tensor  # H u: the despeckled US at the MRI's resolution (the link's target)
     w: float  # coupling weight
     lam: float  # prior weight
     sigma_m: float
@@ -136,6 +142,7 @@ def make_joint_problem(y_m, u, d: int, weights: JointWeights, y_u_raw=None, devi
     return JointProblem(
         weights=weights, grid=grid, system=system,
         y_m=torch.as_tensor(grid.low(y_m), dtype=dtype, device=device), u=padded_u,
+        u_low=system.blur(padded_u),
         w=weights.coupling * sigma_m**2 / sigma_u**2,
         lam=weights.mri_regularisation * scale * sigma_m**2,
         sigma_m=sigma_m, sigma_u=sigma_u,
@@ -149,13 +156,23 @@ def _gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 def fit_link(problem: JointProblem, x: torch.Tensor, g: torch.Tensor | None = None) -> LinkFit:
-    """Least squares of u on (1, x, |grad x|) over the unpadded field (``g``: |grad x| if known),
-    by its 3x3 normal equations A^T A c = A^T u (float64; the columns are of order one)."""
+    """Least squares of H u on (1, H x, H |grad x|) over the unpadded field (``g``: |grad x| if
+    known), by its 3x3 normal equations A^T A c = A^T H u (float64; columns of order one).
+
+    H is linear, so an exact link u = a + b x + c |grad x| is recovered exactly; what H removes
+    is the detail that the fusion itself gives x (see step 1 of the module docstring). The
+    interface term is an echo, c >= 0: a negative least-squares c (seen when a very strong
+    coupling has made x copy the US) is replaced by the fit of (a, b) with c = 0.
+    """
     g = _gradient(x)[0] if g is None else g
-    a_mat = torch.stack([problem.crop(v).reshape(-1) for v in (torch.ones_like(x), x, g)])
-    target = problem.crop(problem.u).reshape(-1)
+    blur = problem.system.blur
+    columns = (torch.ones_like(x), blur(x), blur(g))
+    a_mat = torch.stack([problem.crop(v).reshape(-1) for v in columns])
+    target = problem.crop(problem.u_low).reshape(-1)
     gram, rhs = (a_mat @ a_mat.T).cpu().numpy(), (a_mat @ target).cpu().numpy()
     coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    if coef[2] < 0:
+        coef = np.append(np.linalg.lstsq(gram[:2, :2], rhs[:2], rcond=None)[0], 0.0)
     return LinkFit(*(float(v) for v in coef))
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ParameterError
+from .fusion_params import JointWeights
 from .params import validate_params
 
 #: what the viewer shows when the parameters match no preset
@@ -58,6 +59,9 @@ class Preset:
         return updated
 
 
+#: the joint model's defaults, which "More MRI" and "More US" scale
+_JOINT = JointWeights()
+
 BALANCED = Preset("Balanced", "The method's defaults: both modalities weighed as tuned.")
 PRESETS: tuple[Preset, ...] = (
     BALANCED,
@@ -65,14 +69,16 @@ PRESETS: tuple[Preset, ...] = (
         "More MRI",
         "Closer to the MRI: weaker pull toward the US detail (coupling / 10), the MRI let "
         "through into the US-appearance image (US fidelity / 10), a smoother MRI prior (x 3).",
-        (("mri_regularisation", 3.0), ("coupling", 0.1), ("us_fidelity", 1.0)),
+        (("mri_regularisation", 3 * _JOINT.mri_regularisation), ("coupling", _JOINT.coupling / 10),
+         ("us_fidelity", _JOINT.us_fidelity / 10)),
     ),
     Preset(
         "More US",
         "Closer to the ultrasound: stronger pull toward the US detail (coupling x 10), the "
         "despeckled US kept in the US-appearance image (US fidelity x 10), a lighter MRI prior "
         "(/ 3).",
-        (("mri_regularisation", 1.0 / 3.0), ("coupling", 10.0), ("us_fidelity", 100.0)),
+        (("mri_regularisation", _JOINT.mri_regularisation / 3), ("coupling", 10 * _JOINT.coupling),
+         ("us_fidelity", 10 * _JOINT.us_fidelity)),
     ),
 )
 

@@ -11,6 +11,10 @@ region's side):
    ``shrink``/``sigmas``): ``T = T0 o R`` with ``R`` an Euler 2-D transform (angle, translation)
    about the centre of the region;
 2. **affine**, on the edges: ``T = A`` a full 2-D affine started from stage 1;
+
+   stages 1-2 run again with ``R`` started at each angle of ``restart_angles_deg``; such a run
+   replaces the first only when its edge metric is better by more than ``restart_gain`` of it
+   (another basin: on Data1 a plain start lost a 6-degree move by 19 US pixels);
 3. **refine**, on the link (normalised correlation of the smoothed US with the MRI's pseudo-US,
    fitted at the pose of stage 2), affine, at full resolution with steps of ``refine_step_px``.
 
@@ -81,6 +85,12 @@ class RegistrationSettings:
     #: the step shrinks by this factor each time the gradient turns back
     relaxation: float = 0.8
     seed: int = 1
+    #: the edge stages start again from the start pose turned by each of these angles (degrees);
+    #: such a result replaces that of the start pose only when its edge metric is better by more
+    #: than ``restart_gain`` of it (the edge stages stop a few pixels apart along directions where
+    #: the metric is flat, so that smaller gains are noise, not another basin)
+    restart_angles_deg: tuple[float, ...] = (-4.0, 4.0)
+    restart_gain: float = 0.01
     #: SimpleITK threads during the run (process-wide while it lasts, restored after): with more
     #: than one, ITK's metric sums in a varying order and two runs of one pair can differ
     threads: int = 1
@@ -207,7 +217,6 @@ def _register(
     reporter: ProgressReporter | None,
     mri_mask: np.ndarray | None,
 ) -> RegistrationResult:
-    import SimpleITK as sitk
 
     t0 = time.perf_counter()
     reporter = reporter or ProgressReporter()
@@ -228,19 +237,11 @@ def _register(
     )
 
     before = metric_value(edges, start, s.bins)
-    rigid = sitk.Euler2DTransform()
-    rigid.SetCenter(geometry.roi_center)
-    # start o rigid; only the last transform of a composite is optimised
-    composite = sitk.CompositeTransform([to_sitk(start), rigid])
-    runner.run(edges, s.schedule(s.rigid_iterations, "rigid"), composite)
-    rigid = sitk.Euler2DTransform(composite.GetNthTransform(1))  # the composite holds a copy
-    pose, stages = compose(start, from_sitk(rigid, "rigid")), "rigid"
-    after = metric_value(edges, pose, s.bins)
-    if s.affine_iterations > 0:
-        affine = _affine(runner, edges, pose, s.schedule(s.affine_iterations, "affine"), start, s)
-        affine_metric = metric_value(edges, affine, s.bins)
-        if affine_metric <= after:
-            pose, after, stages = affine, affine_metric, "rigid+affine"
+    pose, after, stages = _edge_stages(runner, edges, start, 0.0, geometry.roi_center, s)
+    for angle in s.restart_angles_deg:
+        other = _edge_stages(runner, edges, start, angle, geometry.roi_center, s)
+        if other[1] < after - s.restart_gain * abs(after):
+            pose, after, stages = other
     if s.refine_iterations > 0:
         link = frame.link(pose, s.us_link_px, s.mri_sigma_px, s.link_step_px)
         refined = _affine(runner, link, pose, s.schedule(s.refine_iterations, "refine"), start, s)
@@ -258,6 +259,28 @@ def _register(
             "hand and try again."
         )
     return RegistrationResult(result, before, after, runner.done, time.perf_counter() - t0, stages)
+
+
+def _edge_stages(runner, edges, start, angle_deg, center, s):
+    """The rigid then affine stages from ``start`` turned by ``angle_deg`` about ``center``:
+    ``(pose, edge metric, stages kept)``."""
+    import SimpleITK as sitk
+
+    rigid = sitk.Euler2DTransform()
+    rigid.SetCenter(center)
+    rigid.SetAngle(float(np.radians(angle_deg)))
+    # start o rigid; only the last transform of a composite is optimised
+    composite = sitk.CompositeTransform([to_sitk(start), rigid])
+    runner.run(edges, s.schedule(s.rigid_iterations, "rigid"), composite)
+    rigid = sitk.Euler2DTransform(composite.GetNthTransform(1))  # the composite holds a copy
+    pose, stages = compose(start, from_sitk(rigid, "rigid")), "rigid"
+    after = metric_value(edges, pose, s.bins)
+    if s.affine_iterations > 0:
+        affine = _affine(runner, edges, pose, s.schedule(s.affine_iterations, "affine"), start, s)
+        affine_metric = metric_value(edges, affine, s.bins)
+        if affine_metric <= after:
+            pose, after, stages = affine, affine_metric, "rigid+affine"
+    return pose, after, stages
 
 
 def _affine(runner, pair, initial, schedule, start, settings) -> AffineTransform2D:

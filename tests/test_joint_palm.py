@@ -12,11 +12,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 
 from engine.baselines import link_mapped, mri_alone, tikhonov_mri, tv_mri
 from engine.denoise import despeckle_stage
 from engine.fusion_params import JointWeights, PalmMethodParams
 from engine.joint_palm import (
+    _gradient,
     energy,
     fit_link,
     initial_joint_state,
@@ -152,6 +154,46 @@ def test_joint_iterations_lower_the_objective_and_the_coupling(phantom):
         state = joint_step(state, problem)
     assert state.energy < first
     assert state.step_factor == 1.0
+
+
+def _edges_problem(c: float):
+    """Blocks with isolated edges (96 x 96, d = 4) and the US of an exact link
+    u = 0.1 + 0.5 x + c |grad x| on the padded grid; (problem, padded x)."""
+    x = np.full((96, 96), 0.2)
+    x[20:60, 30:80] = 1.0
+    x[50:90, 10:40] = 0.6
+    problem = make_joint_problem(x[::4, ::4], x, 4, JointWeights(), y_u_raw=x)
+    padded = torch.as_tensor(problem.grid.high(x))
+    u = 0.1 + 0.5 * padded + c * _gradient(padded)[0]
+    return dataclasses.replace(problem, u=u, u_low=problem.system.blur(u)), padded
+
+
+def test_link_fit_recovers_an_exact_link_however_sharp_the_mri_estimate_is():
+    problem, x = _edges_problem(0.4)
+    exact = fit_link(problem, x)
+    assert (exact.a, exact.b, exact.c) == pytest.approx((0.1, 0.5, 0.4), abs=1e-9)
+    # an estimate blurred by 1 or 2 pixels (as x1 is at the start) gives nearly the same
+    # interface term: a pointwise fit of u would give 0.59 and 0.62
+    for sigma in (1.0, 2.0):
+        soft = torch.as_tensor(gaussian_filter(x.numpy(), sigma, mode="wrap"))
+        assert fit_link(problem, soft).c == pytest.approx(0.4, abs=0.06), sigma
+
+
+def test_link_fit_keeps_the_echo_term_nonnegative():
+    problem, x = _edges_problem(-0.4)
+    link = fit_link(problem, x)
+    assert link.c == 0.0
+    columns = np.stack([np.ones(x.numel()), problem.system.blur(x).reshape(-1).numpy()], 1)
+    coef = np.linalg.lstsq(columns[_field(problem)], problem.u_low.reshape(-1).numpy()[
+        _field(problem)], rcond=None)[0]
+    assert (link.a, link.b) == pytest.approx(tuple(coef), abs=1e-9)
+
+
+def _field(problem) -> np.ndarray:
+    """The unpadded field's pixels, as a mask over the padded grid (flattened)."""
+    mask = torch.zeros(problem.u.shape, dtype=torch.bool)
+    problem.crop(mask).fill_(True)
+    return mask.reshape(-1).numpy()
 
 
 def test_lipschitz_bound_holds_for_the_linearised_link(phantom):

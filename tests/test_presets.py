@@ -55,7 +55,7 @@ def test_more_mri_and_more_us_move_both_images_toward_their_modality():
     mri_up = imresize_bicubic(fi.y_m, fi.d)
     scores = {}
     for name in ("More US", "Balanced", "More MRI"):
-        params = find_preset(PalmMethodParams, name).apply(PalmMethodParams(iterations=3))
+        params = find_preset(PalmMethodParams, name).apply(PalmMethodParams())
         result = run("palm", fi, params)
         scores[name] = {
             image: (_correlation(pixels, mri_up), _correlation(pixels, fi.y_u))
