@@ -67,27 +67,64 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def plot_metric_histograms(outcomes: list[PairOutcome], path: Path) -> Path | None:
-    """One histogram per metric over the fused pairs; None when no pair was fused."""
+#: the histogram grid: panels per row; inches: one panel's axes (width, height), the gaps between
+#: axes (across, down: tick labels + the next title), the margins (left, right, bottom, top)
+GRID_COLUMNS = 4
+AXES_INCHES = (2.75, 1.85)
+GAP_INCHES = (0.45, 0.55)
+MARGIN_INCHES = (0.45, 0.15, 0.35, 0.35)
+DPI = 80
+
+
+def metric_histogram_figure(outcomes: list[PairOutcome]):
+    """A matplotlib ``Figure`` with one histogram per metric over the fused pairs' finite values
+    (title ``label (n=count)``, integer counts on the y axis) on a grid of :data:`GRID_COLUMNS`
+    panels a row; None when no pair was fused.
+
+    The layout is fixed in inches (no layout engine, which would draw the figure several times
+    to measure it): width = left + right + columns * axes width + (columns - 1) * gap, and alike
+    for the height; the margins and gaps fit the tick labels and one title line.
+    """
     fused = [o for o in outcomes if o.status == "fused" and o.metrics]
     names = metric_names(fused)
     if not names:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    import numpy as np
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    columns = 4
+    columns = min(GRID_COLUMNS, len(names))
     rows = math.ceil(len(names) / columns)
-    figure = Figure(figsize=(3.2 * columns, 2.4 * rows), layout="constrained")
+    (axes_w, axes_h), (gap_w, gap_h) = AXES_INCHES, GAP_INCHES
+    left, right, bottom, top = MARGIN_INCHES
+    width = left + right + columns * axes_w + (columns - 1) * gap_w
+    height = bottom + top + rows * axes_h + (rows - 1) * gap_h
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                           top=1 - top / height, wspace=gap_w / axes_w, hspace=gap_h / axes_h)
+    grid = figure.add_gridspec(rows, columns)
     for index, name in enumerate(names):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        values = [o.metrics[name] for o in fused if math.isfinite(o.metrics.get(name, math.nan))]
-        axes.hist(values, bins=min(20, max(3, len(values))), color="#4477aa")
-        axes.set_title(f"{metric_label(name)} (n={len(values)})", fontsize=9)
+        axes = figure.add_subplot(grid[index // columns, index % columns])
+        values = np.array([o.metrics[name] for o in fused if name in o.metrics], dtype=float)
+        values = values[np.isfinite(values)]
+        counts, edges = np.histogram(values, bins=min(20, max(3, len(values))))
+        axes.stairs(counts, edges, fill=True, color="#4477aa")
+        # a fixed title height (y=1): matplotlib then skips measuring the tick labels for it
+        axes.set_title(f"{metric_label(name)} (n={len(values)})", fontsize=9, y=1.0)
+        axes.xaxis.set_major_locator(MaxNLocator(5))
+        axes.yaxis.set_major_locator(MaxNLocator(4, integer=True))
         axes.tick_params(labelsize=7)
-    figure.savefig(path, dpi=80)
+    return figure
+
+
+def plot_metric_histograms(outcomes: list[PairOutcome], path: Path) -> Path | None:
+    """``metric_histogram_figure`` written as a PNG at ``path``; None when no pair was fused."""
+    figure = metric_histogram_figure(outcomes)
+    if figure is None:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).print_png(path)
     return path
 
 
