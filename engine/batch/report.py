@@ -111,7 +111,7 @@ def metric_histogram_figure(outcomes: list[PairOutcome]):
         axes.stairs(counts, edges, fill=True, color="#4477aa")
         # a fixed title height (y=1): matplotlib then skips measuring the tick labels for it
         axes.set_title(f"{metric_label(name)} (n={len(values)})", fontsize=9, y=1.0)
-        axes.xaxis.set_major_locator(MaxNLocator(5))
+        axes.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
         axes.yaxis.set_major_locator(MaxNLocator(4, integer=True))
         axes.tick_params(labelsize=7)
     return figure
