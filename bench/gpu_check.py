@@ -14,7 +14,8 @@ One short script for a machine with a CUDA GPU (under 8 minutes on one modern GP
 3. one table: case, value, goal, verdict.
 
 ``--dry-run`` runs every stage but the tests on the CPU at toy sizes (tiny ADM, 48x48 phantom,
-2 steps) in seconds, so that CI keeps the script working; its numbers mean nothing.
+2 steps) in seconds, so that CI keeps the script working: every case once, compared and timed on
+that one call (no warm-up, no repeat); its numbers mean nothing.
 
     python bench/gpu_check.py [--device cuda] [--skip-tests] [--dry-run]
 """
@@ -60,11 +61,14 @@ class Sizes:
     d: int
     palm_steps: int  # diffusion steps of ddfm-palm
     em_steps: int  # diffusion steps of ddfm-em
-    repeats: int
+    repeats: int  # timed calls of each case (the best one is reported)
+    #: True: each case is compared on a call of its own and timed after an untimed warm-up call;
+    #: False (dry run): one call per case, compared and timed
+    warmup: bool
 
 
-FULL = Sizes(FULL_ADM, 256, 600, 6, 40, 100, 5)
-DRY = Sizes(TINY_ADM, 32, 48, 4, 2, 2, 1)
+FULL = Sizes(FULL_ADM, 256, 600, 6, 40, 100, 5, warmup=True)
+DRY = Sizes(TINY_ADM, 32, 48, 4, 2, 2, 1, warmup=False)
 
 
 @dataclass(frozen=True)
@@ -89,22 +93,40 @@ def rel_error(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> flo
     return float(torch.linalg.vector_norm(a64 - b64) / torch.linalg.vector_norm(b64))
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call, synchronising CUDA."""
+def timed(fn: Callable[[], object], device: torch.device, repeats: int,
+          warmup: bool = True) -> tuple[float, object]:
+    """Best wall time of ``repeats`` calls, after one untimed warm-up call when ``warmup``,
+    synchronising CUDA; and the last call's output."""
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+    if warmup:
         fn()
         sync()
+    best, output = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        output = fn()
+        sync()
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, output
+
+
+def measure(fn: Callable[[], object], device: torch.device, sizes: Sizes,
+            compare: Callable[[object], float] | None = None) -> tuple[float, float | None]:
+    """(best seconds of ``fn``, ``compare`` of its output or None without ``compare``).
+
+    With ``sizes.warmup`` (the full check) ``compare`` takes a call of its own, made first, and
+    the time is the best of ``sizes.repeats`` calls after a warm-up call; without (the dry run)
+    the ``sizes.repeats`` timed calls are all there is and ``compare`` takes the last one.
+    """
+    if sizes.warmup:
+        error = None if compare is None else compare(fn())
+        return timed(fn, device, sizes.repeats)[0], error
+    seconds, output = timed(fn, device, sizes.repeats, warmup=False)
+    return seconds, None if compare is None else compare(output)
 
 
 def palm_problem(sizes: Sizes, dry: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -127,12 +149,11 @@ def check_palm(device: torch.device, sizes: Sizes, dry: bool) -> list[Row]:
     rows = []
     for dtype, goal in ((torch.float64, 1e-6), (torch.float32, None)):
         name = str(dtype).removeprefix("torch.")
-        result = palm_fuse(ym, xu0, c, params, device=device, dtype=dtype)
-        error = max(rel_error(result.x_us, reference.x_us),
-                    rel_error(result.x_mri, reference.x_mri))
+        seconds, error = measure(
+            lambda dtype=dtype: palm_fuse(ym, xu0, c, params, device=device, dtype=dtype),
+            device, sizes, lambda result: max(rel_error(result.x_us, reference.x_us),
+                                              rel_error(result.x_mri, reference.x_mri)))
         rows.append(Row(f"PALM {name} vs CPU float64, rel. error", error, "", goal))
-        seconds = timed(lambda dtype=dtype: palm_fuse(ym, xu0, c, params, device=device,
-                                                      dtype=dtype), device, sizes.repeats)
         rows.append(Row(f"PALM 10 iterations {xu0.shape[0]}x{xu0.shape[1]}, {name}",
                         1e3 * seconds, "ms", 50.0 if dtype == torch.float32 else None))
     return rows
@@ -211,11 +232,13 @@ def check_network(label: str, model: ADMUNet, side: int, device: torch.device, s
         set_tf32(variant.tf32)
         try:
             forward = evaluator(model, x, t, variant)
-            if expected is not None and not variant.tf32:
+            compare = expected is not None and not variant.tf32
+            seconds, error = measure(forward, device, sizes,
+                                     (lambda out: rel_error(out, expected)) if compare else None)
+            if error is not None:
                 goal = 1e-5 if variant.autocast is None else 1e-3
                 rows.append(Row(f"{label} {variant.name} vs CPU float32, rel. error",
-                                rel_error(forward(), expected), "", goal))
-            seconds = timed(forward, device, sizes.repeats)
+                                error, "", goal))
             rows.append(Row(f"{label} {side}x{side} per evaluation, {variant.name}",
                             1e3 * seconds, "ms"))
         finally:
@@ -244,8 +267,9 @@ def check_prior(device: torch.device, sizes: Sizes) -> list[Row]:
 def end_to_end(device: torch.device, sizes: Sizes, weights_file: str) -> list[Row]:
     """ddfm-em (adm_side, em_steps) and ddfm-palm (us_side, palm_steps), float32 and bf16.
 
-    Wall time of ``engine.methods.run`` (weights loading, despeckling, sampling) after one
-    untimed 2-step run of the same case, so that one-off kernel selection is not counted.
+    Wall time of ``engine.methods.run`` (weights loading, despeckling, sampling); with
+    ``sizes.warmup`` after one untimed 2-step run of the same case, so that one-off kernel
+    selection is not counted (the dry run's cases have 2 steps: that run is its timed one).
     """
     rows = []
     label = "random full ADM" if weights_file else "bundled prior"
@@ -255,7 +279,8 @@ def end_to_end(device: torch.device, sizes: Sizes, weights_file: str) -> list[Ro
         if weights_file:
             params = DdfmEmParams(steps=sizes.em_steps, precision=precision,
                                   weights_file=weights_file)
-            run_method("ddfm-em", em_input, replace(params, steps=2), device=str(device))
+            if sizes.warmup:
+                run_method("ddfm-em", em_input, replace(params, steps=2), device=str(device))
             start = time.perf_counter()
             run_method("ddfm-em", em_input, params, device=str(device))
             goal = 5.0 if precision == "bfloat16" and sizes is FULL else None
@@ -263,7 +288,8 @@ def end_to_end(device: torch.device, sizes: Sizes, weights_file: str) -> list[Ro
                             f"{label}, {precision}", time.perf_counter() - start, "s", goal))
         params = DdfmPalmParams(steps=sizes.palm_steps, precision=precision,
                                 weights_file=weights_file)
-        run_method("ddfm-palm", palm_input, replace(params, steps=2), device=str(device))
+        if sizes.warmup:
+            run_method("ddfm-palm", palm_input, replace(params, steps=2), device=str(device))
         start = time.perf_counter()
         run_method("ddfm-palm", palm_input, params, device=str(device))
         goal = 3.0 if not weights_file and sizes is FULL else None

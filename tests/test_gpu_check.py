@@ -59,3 +59,61 @@ def test_agreement_rows_compare_against_the_cpu(monkeypatch):
         assert gpu_check.main(["--dry-run"]) == 1
     finally:
         torch.set_num_threads(threads)
+
+
+class _CountingNet(torch.nn.Module):
+    """A 1x1 convolution standing in for the ADM: counts its evaluations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.conv(x)
+
+
+def test_the_dry_run_evaluates_each_variant_once_and_the_full_check_warms_up_and_repeats():
+    gpu_check = _load_script()
+    cpu = torch.device("cpu")
+    variants = len(gpu_check.variants_for(cpu))  # float32, bf16, bf16 channels-last
+    for sizes, per_variant in ((gpu_check.DRY, 1), (gpu_check.FULL, 1 + 1 + 5)):
+        net = _CountingNet()
+        rows = gpu_check.check_network("net", net, 8, cpu, sizes, agreement=True)
+        # one float32 reference on the CPU, then per variant: (agreement call, warm-up,) repeats
+        assert net.calls == 1 + variants * per_variant, sizes
+        errors = {r.case: r.value for r in rows if "rel. error" in r.case}
+        assert errors["net float32 vs CPU float32, rel. error"] == 0.0
+        assert 0.0 < errors["net bf16 vs CPU float32, rel. error"] < 0.05  # a bf16 output
+        assert len(rows) == 2 * variants
+    calls = []
+    seconds, error = gpu_check.measure(lambda: calls.append(1) or len(calls), cpu,
+                                       gpu_check.FULL, compare=float)
+    assert error == 1.0 and len(calls) == 1 + 1 + 5 and seconds >= 0.0  # compared first
+    calls.clear()
+    assert gpu_check.measure(lambda: calls.append(1) or len(calls), cpu, gpu_check.DRY,
+                             compare=float)[1] == 1.0 and len(calls) == 1
+
+
+def test_end_to_end_runs_each_case_once_dry_and_after_a_short_warm_up_in_full(monkeypatch):
+    gpu_check = _load_script()
+    runs = []
+
+    class _Pair:
+        def fusion_input(self):
+            return None
+
+    monkeypatch.setattr(gpu_check, "make_phantom_pair", lambda *a: _Pair())
+    monkeypatch.setattr(gpu_check, "run_method",
+                        lambda method, _input, params, device: runs.append((method, params.steps)))
+    cpu = torch.device("cpu")
+    for sizes, warm in ((gpu_check.DRY, []), (gpu_check.FULL, [2])):
+        for weights in ("", "weights.pt"):
+            runs.clear()
+            rows = gpu_check.end_to_end(cpu, sizes, weights)
+            palm = [("ddfm-palm", s) for s in (*warm, sizes.palm_steps)]
+            em = [("ddfm-em", s) for s in (*warm, sizes.em_steps)] if weights else []
+            assert runs == 2 * (em + palm), (sizes, weights)  # float32, then bfloat16
+            assert len(rows) == (4 if weights else 2)
