@@ -104,6 +104,18 @@ class LinkFit:
 
 
 @dataclass(frozen=True)
+class MriFeatures:
+    """What an iteration reads of an MRI estimate x, computed once per estimate."""
+
+    gradient: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (|grad x|, Jx, Jy)
+    blurred: torch.Tensor  # H x
+
+
+def mri_features(problem: JointProblem, x: torch.Tensor) -> MriFeatures:
+    return MriFeatures(_gradient(x), problem.system.blur(x))
+
+
+@dataclass(frozen=True)
 class JointState:
     """The iterate on the padded grid."""
 
@@ -114,6 +126,7 @@ class JointState:
     iteration: int = 0
     step_factor: float = 1.0  # MRI step = step_factor / L, halved whenever Phi rises
     energy: float = float("inf")
+    features: MriFeatures | None = None  # of x_mri, when known
 
 
 @dataclass(frozen=True)
@@ -155,18 +168,19 @@ def _gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return torch.sqrt(jx * jx + jy * jy + GRADIENT_EPSILON**2), jx, jy
 
 
-def fit_link(problem: JointProblem, x: torch.Tensor, g: torch.Tensor | None = None) -> LinkFit:
-    """Least squares of H u on (1, H x, H |grad x|) over the unpadded field (``g``: |grad x| if
-    known), by its 3x3 normal equations A^T A c = A^T H u (float64; columns of order one).
+def fit_link(problem: JointProblem, x: torch.Tensor, features: MriFeatures | None = None
+             ) -> LinkFit:
+    """Least squares of H u on (1, H x, H |grad x|) over the unpadded field (``features``: those
+    of x if known), by its 3x3 normal equations A^T A c = A^T H u (float64; columns of order
+    one).
 
     H is linear, so an exact link u = a + b x + c |grad x| is recovered exactly; what H removes
     is the detail that the fusion itself gives x (see step 1 of the module docstring). The
     interface term is an echo, c >= 0: a negative least-squares c (seen when a very strong
     coupling has made x copy the US) is replaced by the fit of (a, b) with c = 0.
     """
-    g = _gradient(x)[0] if g is None else g
-    blur = problem.system.blur
-    columns = (torch.ones_like(x), blur(x), blur(g))
+    features = mri_features(problem, x) if features is None else features
+    columns = (torch.ones_like(x), features.blurred, problem.system.blur(features.gradient[0]))
     a_mat = torch.stack([problem.crop(v).reshape(-1) for v in columns])
     target = problem.crop(problem.u_low).reshape(-1)
     gram, rhs = (a_mat @ a_mat.T).cpu().numpy(), (a_mat @ target).cpu().numpy()
@@ -189,8 +203,9 @@ def mri_only(problem: JointProblem, check_cancel=None) -> torch.Tensor:
 def initial_joint_state(problem: JointProblem, check_cancel=None) -> JointState:
     """x1 = the MRI-only restoration, x2 = u; ``check_cancel`` is called between the solves."""
     x1 = mri_only(problem, check_cancel)
-    return JointState(x1, problem.u.clone(), fit_link(problem, x1),
-                      step_factor=problem.weights.step_factor)
+    features = mri_features(problem, x1)
+    return JointState(x1, problem.u.clone(), fit_link(problem, x1, features),
+                      step_factor=problem.weights.step_factor, features=features)
 
 
 def link_target(x_mri: torch.Tensor, link: LinkFit) -> torch.Tensor:
@@ -199,10 +214,12 @@ def link_target(x_mri: torch.Tensor, link: LinkFit) -> torch.Tensor:
 
 
 def energy(problem: JointProblem, x1: torch.Tensor, x2: torch.Tensor, link: LinkFit,
-           target: torch.Tensor | None = None) -> float:
+           target: torch.Tensor | None = None, blurred: torch.Tensor | None = None) -> float:
     """Phi(x1, x2) of the module docstring (periodic differences in the TV / Tikhonov term);
-    ``target``: f(x1) when already computed."""
-    data = 0.5 * float(torch.sum((problem.system.forward(x1) - problem.y_m) ** 2))
+    ``target``: f(x1), ``blurred``: H x1, when already computed."""
+    blurred = problem.system.blur(x1) if blurred is None else blurred
+    d = problem.system.d
+    data = 0.5 * float(torch.sum((blurred[::d, ::d] - problem.y_m) ** 2))
     dx = periodic_gradient(x1)
     if problem.weights.prior == "tv":
         prior = problem.lam * float(torch.sum(torch.sqrt(dx[0] ** 2 + dx[1] ** 2)))
@@ -282,14 +299,15 @@ def joint_step(state: JointState, problem: JointProblem, prior: PriorPull | None
     The MRI step is ``step_factor`` times the Lipschitz step 1/L; when Phi rises, the factor of
     the following iterations is halved (down to 1, the step PALM's convergence proof takes).
     """
-    gradient = _gradient(state.x_mri)
-    link = fit_link(problem, state.x_mri, gradient[0])
-    x1, split = mri_step(state, problem, link, check_cancel, gradient)
-    target = link_target(x1, link)
+    features = state.features or mri_features(problem, state.x_mri)
+    link = fit_link(problem, state.x_mri, features)
+    x1, split = mri_step(state, problem, link, check_cancel, features.gradient)
+    new_features = mri_features(problem, x1)
+    target = link(x1, new_features.gradient[0])
     x2 = us_step(target, problem, state.x_us, prior)
     factor, value = state.step_factor, state.energy
     if prior is None:  # Phi is a sum over every pixel of x1 and x2: finite iff they are
-        value = energy(problem, x1, x2, link, target)
+        value = energy(problem, x1, x2, link, target, new_features.blurred)
         finite = np.isfinite(value)
         if value > state.energy:
             factor = max(1.0, factor / 2)
@@ -298,7 +316,7 @@ def joint_step(state: JointState, problem: JointProblem, prior: PriorPull | None
     if not finite:
         raise NumericalError("The joint PALM fusion diverged (non-finite values); lower the "
                              "coupling weight.")
-    return JointState(x1, x2, link, split, state.iteration + 1, factor, value)
+    return JointState(x1, x2, link, split, state.iteration + 1, factor, value, new_features)
 
 
 @dataclass(frozen=True)
