@@ -51,7 +51,7 @@ def test_presets_fill_the_advanced_fields_and_an_edit_shows_custom(dock):
     dock.preset_choice.activated.emit(_items(dock.preset_choice).index("More MRI"))
     assert dock.preset == "More MRI"
     assert dock.param_panel.params() == more_mri.apply(dock.param_panel.defaults)
-    assert dock.param_panel.editors["coupling"].text() == "0.1"
+    assert dock.param_panel.editors["coupling"].text() == "0.15"  # the default 1.5 / 10
 
     dock.param_panel.editors["iterations"].setValue(7)
     assert dock.preset == "Custom"
