@@ -217,9 +217,8 @@ def energy(problem: JointProblem, x1: torch.Tensor, x2: torch.Tensor, link: Link
            target: torch.Tensor | None = None, blurred: torch.Tensor | None = None) -> float:
     """Phi(x1, x2) of the module docstring (periodic differences in the TV / Tikhonov term);
     ``target``: f(x1), ``blurred``: H x1, when already computed."""
-    blurred = problem.system.blur(x1) if blurred is None else blurred
-    d = problem.system.d
-    data = 0.5 * float(torch.sum((blurred[::d, ::d] - problem.y_m) ** 2))
+    low = problem.system.forward(x1) if blurred is None else problem.system.sample(blurred)
+    data = 0.5 * float(torch.sum((low - problem.y_m) ** 2))
     dx = periodic_gradient(x1)
     if problem.weights.prior == "tv":
         prior = problem.lam * float(torch.sum(torch.sqrt(dx[0] ** 2 + dx[1] ** 2)))

@@ -127,7 +127,11 @@ class NormalSystem:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """S H x."""
-        return self.blur(x)[:: self.d, :: self.d]
+        return self.sample(self.blur(x))
+
+    def sample(self, blurred: torch.Tensor) -> torch.Tensor:
+        """S: every d-th row and column (of H x, when already computed)."""
+        return blurred[:: self.d, :: self.d]
 
     def adjoint_hat(self, y: torch.Tensor) -> torch.Tensor:
         """F(H^T S^T y): the data part of the right-hand side, in Fourier (kept for the last y)."""
