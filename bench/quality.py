@@ -18,16 +18,18 @@ methods' defaults; ``--oracle`` adds, as labelled upper bounds, the MRI-only res
 the weight that is best on each reported pair, and the gain over them.
 
     python bench/quality.py [--pairs report|tune|NAME,...] [--methods palm,ddfm-palm,ddfm-em]
-                            [--steps N] [--vary NAME=V1,V2] [--oracle]
+                            [--steps N] [--vary NAME=V1,V2 [--vary NAME2=W1,W2]] [--oracle]
 
-``--vary`` reruns the methods for each value of one parameter (the sweep that chose the
-defaults, on the tuning pairs). Times are end-to-end seconds of the same run.
+``--vary`` reruns the methods for each value of a parameter, and for every combination when it
+is given for several (the sweeps that chose the defaults, on the tuning pairs). Times are
+end-to-end seconds of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -115,18 +117,17 @@ def oracle_rows(pair: TruthPair) -> dict[str, Score]:
 
 
 def method_rows(pair: TruthPair, methods: list[str], steps: int | None,
-                vary: tuple[str, list[str]] | None) -> dict[str, dict[str, Score]]:
+                vary: list[tuple[str, list[str]]]) -> dict[str, dict[str, Score]]:
+    """Each method at every combination of the varied values (the parameters it has)."""
     fi = pair.fusion_input
     rows: dict[str, dict[str, Score]] = {"MRI": {}, "US": {}}
     for method in methods:
         params_type = get_method(method).params_type
-        name, values = vary if vary else (None, [None])
-        if name is not None and name not in {f.name for f in dataclasses.fields(params_type)}:
-            values = [None]
-        for value in values:
-            changes = {}
-            if value is not None:
-                changes[name] = type(getattr(params_type(), name))(value)
+        names = {f.name for f in dataclasses.fields(params_type)}
+        own = [(name, values) for name, values in vary if name in names]
+        for combination in itertools.product(*(values for _, values in own)):
+            changes = {name: type(getattr(params_type(), name))(value)
+                       for (name, _), value in zip(own, combination, strict=True)}
             if steps and "steps" in {f.name for f in dataclasses.fields(params_type)}:
                 changes["steps"] = steps
             result = run(method, fi, params_type(**changes))
@@ -153,7 +154,8 @@ def main() -> int:
     parser.add_argument("--pairs", default="report")
     parser.add_argument("--methods", default="palm")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--vary", default=None, help="NAME=V1,V2,...")
+    parser.add_argument("--vary", action="append", default=[],
+                        help="NAME=V1,V2,... (repeat for a grid)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--oracle", action="store_true",
                         help="also the MRI-only restorations with the weight best on each pair "
@@ -163,10 +165,10 @@ def main() -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    vary = None
-    if args.vary:
-        name, _, values = args.vary.partition("=")
-        vary = (name, values.split(","))
+    vary = []
+    for text in args.vary:
+        name, _, values = text.partition("=")
+        vary.append((name, values.split(",")))
     if args.pairs in ("report", "tune"):
         pairs = reported_pairs() if args.pairs == "report" else tuning_pairs()
     else:

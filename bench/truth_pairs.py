@@ -6,8 +6,13 @@ Gaussian of std 4 with a 17x17 support and replicated borders like MATLAB ``imga
 every d-th pixel, plus white noise of the published std, seeded), and the demo phantoms (seeds 0
 and 1, held out of training) at d = 6 and d = 4.
 
-Tuning: phantom seeds 20 (d = 6) and 21 (d = 4), and two scikit-image scenes (``camera`` at
-d = 1, ``astronaut`` at d = 2) simulated like Data2 (the 10-term link, log-Rayleigh speckle).
+Tuning: phantom seeds 20 (d = 6) and 21 (d = 4), and scikit-image scenes simulated like
+Data2/3 (the 10-term link, log-Rayleigh speckle, MRI noise std 0.02): ``camera`` (d = 1) and
+``astronaut`` (d = 2) on a US offset of 1, and six scenes without the offset that span the
+conditions of real pairs: speckle as light as Data2's (gamma 0.09) and as heavy as Data3's (0.21,
+Rayleigh scale 1.1), MRI contrast 1 or 0.6 (a relative MRI noise like Data3's), d = 1, 2 and 4.
+Under heavy speckle and low contrast the defaults chosen on the first four alone lost to the MRI
+alone (``moon`` and ``chelsea`` at d = 4); every default is chosen on all ten.
 """
 
 from __future__ import annotations
@@ -81,8 +86,11 @@ def phantom_pair(seed: int, d: int, role: str, size: int = 600) -> TruthPair:
                  p.clean_us)
 
 
-def scene_pair(image: str, d: int, seed: int, gamma: float = 0.15) -> TruthPair:
-    """A scikit-image scene as tissue (values 0.1..1, 420x360), simulated like Data2."""
+def scene_pair(image: str, d: int, seed: int, gamma: float = 0.15, speckle_scale: float = 1.0,
+               contrast: float = 1.0, us_offset: float = 1.0) -> TruthPair:
+    """A scikit-image scene as tissue (values 0.1..1 times ``contrast``, 420x360), its US the
+    10-term link plus ``us_offset`` and log-Rayleigh speckle (``gamma``, Rayleigh scale
+    ``speckle_scale``), its MRI blurred by the true PSF, decimated by d, with noise std 0.02."""
     import skimage.color
     import skimage.data
     import skimage.transform
@@ -92,20 +100,30 @@ def scene_pair(image: str, d: int, seed: int, gamma: float = 0.15) -> TruthPair:
         picture = skimage.color.rgb2gray(picture[..., :3])
     picture = skimage.transform.resize(skimage.img_as_float(picture), (420, 360),
                                        anti_aliasing=True)
-    x = 0.1 + 0.9 * picture
+    x = contrast * (0.1 + 0.9 * picture)
     x = x[: x.shape[0] - x.shape[0] % d, : x.shape[1] - x.shape[1] % d]
     g = gradient_magnitude(x)
     c = DATA2_LINK
-    us_truth = 1 + c[1] * x + c[2] * x**2 + c[3] * x**3 + g * (c[4] + c[5] * x + c[6] * x**2)
+    us_truth = (us_offset + c[1] * x + c[2] * x**2 + c[3] * x**3
+                + g * (c[4] + c[5] * x + c[6] * x**2))
     rng = np.random.default_rng(seed)
-    us = us_truth + log_rayleigh_speckle(rng, x.shape, gamma, 1.0)
+    us = us_truth + log_rayleigh_speckle(rng, x.shape, gamma, speckle_scale)
     mri = simulate_mri(x, d, 0.02, seed + 1)
-    return _pair(f"{image} d{d}", "tune", mri, us, d, x, us_truth)
+    name = f"{image} d{d}" if us_offset else f"{image} d{d} g{gamma:g} c{contrast:g}"
+    return _pair(name, "tune", mri, us, d, x, us_truth)
+
+
+#: (image, d, seed, gamma, contrast) of the tuning scenes without a US offset
+BARE_SCENES = (("moon", 4, 30, 0.21, 0.6), ("chelsea", 4, 32, 0.21, 0.6),
+               ("coffee", 2, 34, 0.21, 0.6), ("gravel", 1, 36, 0.21, 0.6),
+               ("moon", 4, 38, 0.09, 1.0), ("coins", 2, 40, 0.09, 1.0))
 
 
 def tuning_pairs() -> list[TruthPair]:
+    bare = [scene_pair(image, d, seed, gamma, 1.1 if gamma > 0.15 else 1.0, contrast, 0.0)
+            for image, d, seed, gamma, contrast in BARE_SCENES]
     return [phantom_pair(20, 6, "tune"), phantom_pair(21, 4, "tune"), scene_pair("camera", 1, 7),
-            scene_pair("astronaut", 2, 8, gamma=0.2)]
+            scene_pair("astronaut", 2, 8, gamma=0.2)] + bare
 
 
 def reported_pairs() -> list[TruthPair]:
