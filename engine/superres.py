@@ -143,33 +143,51 @@ class NormalSystem:
         self._data_hat = (y, value)
         return value
 
-    def _factors(self, a: float, b: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _factors(self, a: float, b: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(M^-1, M^-1 conj(OTF), 1 / (d^2 + U^H |OTF|^2 M^-1)) for M = a |D|^2 + b, kept for
+        the last few (a, b): the solves of one fusion share them."""
         key = (float(a), float(b))
         if key not in self._cache:
             if len(self._cache) > 8:
                 self._cache.clear()
             inv_m = 1.0 / (a * self.dtd + b)
             denominator = self.d**2 + block_sum(self.otf_abs2 * inv_m, self.d)
-            self._cache[key] = (inv_m, 1.0 / denominator)
+            self._cache[key] = (inv_m, inv_m * self.otf.conj(), 1.0 / denominator)
         return self._cache[key]
 
     def solve_hat(self, r_hat: torch.Tensor, a: float, b: float) -> torch.Tensor:
         """x for the right-hand side given in Fourier (see module docstring)."""
-        inv_m, inv_den = self._factors(a, b)
+        inv_m, inv_m_otf_conj, inv_den = self._factors(a, b)
         m_r = r_hat * inv_m
-        correction = block_sum(self.otf * m_r, self.d) * inv_den
-        x_hat = m_r - inv_m * self.otf.conj() * correction.repeat(self.d, self.d)
-        return torch.fft.ifft2(x_hat).real
+        correction = block_sum(self.otf * m_r, self.d).mul_(inv_den)
+        m_r.sub_(inv_m_otf_conj * correction.repeat(self.d, self.d))
+        # x is real, so its spectrum is Hermitian: the half spectrum gives it through the real
+        # inverse FFT (half the work of ifft2, and a contiguous real array, not a strided view)
+        return torch.fft.irfft2(m_r[:, : self.shape[1] // 2 + 1], s=self.shape)
 
 
 def periodic_gradient(x: torch.Tensor) -> torch.Tensor:
-    """D x as a (2, H, W) stack of periodic forward differences."""
-    return torch.stack((torch.roll(x, -1, -1) - x, torch.roll(x, -1, -2) - x))
+    """D x as a (2, H, W) stack of periodic forward differences,
+    (D x)_0[i, j] = x[i, j+1] - x[i, j] and (D x)_1[i, j] = x[i+1, j] - x[i, j], indices mod
+    (H, W); written by slices into one array (torch.roll would copy x twice more)."""
+    out = x.new_empty((2, *x.shape))
+    torch.sub(x[:, 1:], x[:, :-1], out=out[0, :, :-1])
+    torch.sub(x[:, :1], x[:, -1:], out=out[0, :, -1:])
+    torch.sub(x[1:], x[:-1], out=out[1, :-1])
+    torch.sub(x[:1], x[-1:], out=out[1, -1:])
+    return out
 
 
 def periodic_divergence(p: torch.Tensor) -> torch.Tensor:
-    """-D^T p (the adjoint of :func:`periodic_gradient`, negated)."""
-    return (p[0] - torch.roll(p[0], 1, -1)) + (p[1] - torch.roll(p[1], 1, -2))
+    """-D^T p (the adjoint of :func:`periodic_gradient`, negated):
+    p_0[i, j] - p_0[i, j-1] + p_1[i, j] - p_1[i-1, j], indices mod (H, W)."""
+    out = p[0] + p[1]
+    out[:, 1:] -= p[0][:, :-1]
+    out[:, :1] -= p[0][:, -1:]
+    out[1:] -= p[1][:-1]
+    out[:1] -= p[1][-1:]
+    return out
 
 
 def tikhonov_restore(system: NormalSystem, y: torch.Tensor, smoothness: float,
