@@ -1,9 +1,10 @@
 """Fusion quality in both domains against the best single-modality result of the same run.
 
 For every pair with ground truth (``bench/truth_pairs.py``: reported pairs by default, tuning
-pairs with ``--pairs tune``) it prints, in the units of the ground truth (the max-normalisation
-undone), under the catalog's names ("vs ground truth: PSNR (dB)", "vs ground truth: SSIM (0–1)"),
-the raw scores and the PSNR after a least-squares affine match to the truth of
+pairs with ``--pairs tune``, the check scenes with ``--pairs check``) it prints, in the units of
+the ground truth (the max-normalisation undone), under the catalog's names
+("vs ground truth: PSNR (dB)", "vs ground truth: SSIM (0–1)"), the raw scores and the PSNR after
+a least-squares affine match to the truth of
 
 * the MRI domain: the MRI alone (bicubic or as observed, Tikhonov and TV restoration with the
   true PSF, :mod:`engine.baselines`) and each method's ``mri_estimate`` against the MRI truth
@@ -17,8 +18,9 @@ baselines' weights were chosen on the tuning pairs (``bench/tune_baselines.py``)
 methods' defaults; ``--oracle`` adds, as labelled upper bounds, the MRI-only restorations with
 the weight that is best on each reported pair, and the gain over them.
 
-    python bench/quality.py [--pairs report|tune|NAME,...] [--methods palm,ddfm-palm,ddfm-em]
-                            [--steps N] [--vary NAME=V1,V2 [--vary NAME2=W1,W2]] [--oracle]
+    python bench/quality.py [--pairs report|tune|check|NAME,...]
+                            [--methods palm,ddfm-palm,ddfm-em] [--steps N]
+                            [--vary NAME=V1,V2 [--vary NAME2=W1,W2]] [--oracle]
 
 ``--vary`` reruns the methods for each value of a parameter, and for every combination when it
 is given for several (the sweeps that chose the defaults, on the tuning pairs). Times are
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from truth_pairs import TruthPair, reported_pairs, tuning_pairs  # noqa: E402
+from truth_pairs import TruthPair, check_pairs, reported_pairs, tuning_pairs  # noqa: E402
 
 from engine.baselines import link_mapped, mri_alone, tikhonov_mri, tv_mri  # noqa: E402
 from engine.denoise import despeckle_stage  # noqa: E402
@@ -169,11 +171,12 @@ def main() -> int:
     for text in args.vary:
         name, _, values = text.partition("=")
         vary.append((name, values.split(",")))
-    if args.pairs in ("report", "tune"):
-        pairs = reported_pairs() if args.pairs == "report" else tuning_pairs()
+    sets = {"report": reported_pairs, "tune": tuning_pairs, "check": check_pairs}
+    if args.pairs in sets:
+        pairs = sets[args.pairs]()
     else:
         wanted = set(args.pairs.split(","))
-        pairs = [p for p in reported_pairs() + tuning_pairs()
+        pairs = [p for p in reported_pairs() + tuning_pairs() + check_pairs()
                  if p.name.replace(" ", "") in wanted]
     methods = args.methods.split(",")
     gains: dict[str, dict[str, list[float]]] = {}

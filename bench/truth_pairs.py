@@ -13,10 +13,15 @@ conditions of real pairs: speckle as light as Data2's (gamma 0.09) and as heavy 
 Rayleigh scale 1.1), MRI contrast 1 or 0.6 (a relative MRI noise like Data3's), d = 1, 2 and 4.
 Under heavy speckle and low contrast the defaults chosen on the first four alone lost to the MRI
 alone (``moon`` and ``chelsea`` at d = 4); every default is chosen on all ten.
+
+Check: eight more scenes simulated the same way from other images (``CHECK_SCENES``), run after
+the defaults were fixed (``bench/quality.py --pairs check``); like the reported pairs, they never
+choose anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +45,7 @@ class TruthPair:
     """A fusion input with the truth of both domains, in the units of the observations."""
 
     name: str
-    role: str  # "tune" or "report"
+    role: str  # "tune", "report" or "check"
     fusion_input: FusionInput
     mri_truth: np.ndarray
     us_truth: np.ndarray
@@ -119,9 +124,27 @@ BARE_SCENES = (("moon", 4, 30, 0.21, 0.6), ("chelsea", 4, 32, 0.21, 0.6),
                ("moon", 4, 38, 0.09, 1.0), ("coins", 2, 40, 0.09, 1.0))
 
 
+#: (image, d, seed, gamma, contrast) of the check scenes: simulated like the tuning scenes from
+#: other images, run once after the defaults were fixed, never used to choose anything
+CHECK_SCENES = (("rocket", 4, 50, 0.21, 0.6), ("clock", 2, 56, 0.21, 0.6),
+                ("immunohistochemistry", 2, 52, 0.15, 0.8), ("cell", 4, 58, 0.09, 1.0),
+                ("retina", 2, 60, 0.15, 0.8), ("grass", 1, 62, 0.21, 0.6),
+                ("chelsea", 1, 64, 0.09, 1.0), ("camera", 4, 66, 0.21, 0.6))
+
+
+def _bare_scenes(specs, role: str) -> list[TruthPair]:
+    """Scenes without a US offset; Rayleigh scale 1.1 for heavy speckle (gamma > 0.15)."""
+    pairs = [scene_pair(image, d, seed, gamma, 1.1 if gamma > 0.15 else 1.0, contrast, 0.0)
+             for image, d, seed, gamma, contrast in specs]
+    return [dataclasses.replace(pair, role=role) for pair in pairs]
+
+
+def check_pairs() -> list[TruthPair]:
+    return _bare_scenes(CHECK_SCENES, "check")
+
+
 def tuning_pairs() -> list[TruthPair]:
-    bare = [scene_pair(image, d, seed, gamma, 1.1 if gamma > 0.15 else 1.0, contrast, 0.0)
-            for image, d, seed, gamma, contrast in BARE_SCENES]
+    bare = _bare_scenes(BARE_SCENES, "tune")
     return [phantom_pair(20, 6, "tune"), phantom_pair(21, 4, "tune"), scene_pair("camera", 1, 7),
             scene_pair("astronaut", 2, 8, gamma=0.2)] + bare
 
