@@ -130,7 +130,7 @@ def method_rows(pair: TruthPair, methods: list[str], steps: int | None,
         for combination in itertools.product(*(values for _, values in own)):
             changes = {name: type(getattr(params_type(), name))(value)
                        for (name, _), value in zip(own, combination, strict=True)}
-            if steps and "steps" in {f.name for f in dataclasses.fields(params_type)}:
+            if steps and "steps" in names:
                 changes["steps"] = steps
             result = run(method, fi, params_type(**changes))
             label = method + "".join(f" {k}={v}" for k, v in changes.items())

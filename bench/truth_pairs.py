@@ -21,7 +21,6 @@ choose anything.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +91,7 @@ def phantom_pair(seed: int, d: int, role: str, size: int = 600) -> TruthPair:
 
 
 def scene_pair(image: str, d: int, seed: int, gamma: float = 0.15, speckle_scale: float = 1.0,
-               contrast: float = 1.0, us_offset: float = 1.0) -> TruthPair:
+               contrast: float = 1.0, us_offset: float = 1.0, role: str = "tune") -> TruthPair:
     """A scikit-image scene as tissue (values 0.1..1 times ``contrast``, 420x360), its US the
     10-term link plus ``us_offset`` and log-Rayleigh speckle (``gamma``, Rayleigh scale
     ``speckle_scale``), its MRI blurred by the true PSF, decimated by d, with noise std 0.02."""
@@ -115,7 +114,7 @@ def scene_pair(image: str, d: int, seed: int, gamma: float = 0.15, speckle_scale
     us = us_truth + log_rayleigh_speckle(rng, x.shape, gamma, speckle_scale)
     mri = simulate_mri(x, d, 0.02, seed + 1)
     name = f"{image} d{d}" if us_offset else f"{image} d{d} g{gamma:g} c{contrast:g}"
-    return _pair(name, "tune", mri, us, d, x, us_truth)
+    return _pair(name, role, mri, us, d, x, us_truth)
 
 
 #: (image, d, seed, gamma, contrast) of the tuning scenes without a US offset
@@ -134,9 +133,8 @@ CHECK_SCENES = (("rocket", 4, 50, 0.21, 0.6), ("clock", 2, 56, 0.21, 0.6),
 
 def _bare_scenes(specs, role: str) -> list[TruthPair]:
     """Scenes without a US offset; Rayleigh scale 1.1 for heavy speckle (gamma > 0.15)."""
-    pairs = [scene_pair(image, d, seed, gamma, 1.1 if gamma > 0.15 else 1.0, contrast, 0.0)
-             for image, d, seed, gamma, contrast in specs]
-    return [dataclasses.replace(pair, role=role) for pair in pairs]
+    return [scene_pair(image, d, seed, gamma, 1.1 if gamma > 0.15 else 1.0, contrast, 0.0, role)
+            for image, d, seed, gamma, contrast in specs]
 
 
 def check_pairs() -> list[TruthPair]:

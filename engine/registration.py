@@ -217,7 +217,6 @@ def _register(
     reporter: ProgressReporter | None,
     mri_mask: np.ndarray | None,
 ) -> RegistrationResult:
-
     t0 = time.perf_counter()
     reporter = reporter or ProgressReporter()
     reporter.check_cancel()

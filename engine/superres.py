@@ -118,7 +118,7 @@ class NormalSystem:
         #: the OTF on the half spectrum of rfft2 (the kernel is real: its OTF is Hermitian)
         self.otf_half = self.otf[:, : shape[1] // 2 + 1].contiguous()
         self.dtd = torch.as_tensor(difference_spectrum(shape, 0.0), dtype=dtype, device=device)
-        self._cache: dict[tuple[float, float], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[tuple[float, float], tuple[torch.Tensor, ...]] = {}
         self._data_hat: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def blur(self, x: torch.Tensor) -> torch.Tensor:
